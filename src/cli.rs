@@ -1,0 +1,39 @@
+//! The command line: one clap tree whose every flag also reads an environment variable, and the
+//! wiring that turns a parsed command into running tasks.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{emulator, telemetry};
+
+/// cfgeo: Cloudflare geo load balancing and DNS records for Kubernetes.
+#[derive(Parser, Debug)]
+#[command(name = "cfgeo", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve a stateful, in-memory Cloudflare API (zones, DNS records, pools, monitors, load
+    /// balancers) for tests and for trying cfgeo without an account.
+    Emulator(emulator::EmulatorArgs),
+}
+
+/// Runs the parsed command; `Ok` carries the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    telemetry::init(&cli.log)?;
+    match cli.command {
+        Command::Emulator(args) => {
+            let shutdown = crate::telemetry::shutdown_on_signal();
+            emulator::serve(args, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

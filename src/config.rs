@@ -1,0 +1,1 @@
+//! Validated settings shared by the engines.

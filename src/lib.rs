@@ -1,0 +1,22 @@
+//! cfgeo keeps Cloudflare load balancers and DNS records in step with Kubernetes.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap derive, every flag also an environment variable) and wiring.
+//! - [`config`]: validated settings shared by the engines.
+//! - [`model`]: the pure domain vocabulary (regions, pool names, origins).
+//! - [`cloudflare`]: the only module that speaks Cloudflare's wire format: typed client,
+//!   rate budget, retries.
+//! - [`emulator`]: a stateful in-memory Cloudflare API for tests and for trying cfgeo without an
+//!   account.
+//! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
+//! - [`testkit`]: a fake Kubernetes API server used by tests and benchmarks.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cloudflare;
+pub mod config;
+pub mod emulator;
+pub mod geo;
+pub mod model;
+pub mod telemetry;
+pub mod testkit;
