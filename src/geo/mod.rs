@@ -1,1 +1,12 @@
-//! Geo engine.
+//! The geo engine: label-selected Ingresses become this cluster's pool, and every cluster's
+//! pool is merged into one proximity load balancer per hostname.
+//!
+//! `desired` and `plan` are pure; `apply` and `engine` are the effectful edges.
+
+pub mod desired;
+pub mod plan;
+pub mod settings;
+
+pub use desired::{DesiredGeo, Notice, ObjectRef, Severity, desired_state};
+pub use plan::{Action, Observed, Plan, plan};
+pub use settings::{GeoSettings, LbPolicy, MonitorPolicy};

@@ -1,0 +1,238 @@
+//! Pure: selected Ingresses in, this cluster's desired pools out, plus per-object notices.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::settings::GeoSettings;
+use crate::model::{pool_name, validate_hostname};
+
+/// A Kubernetes object a notice or a write is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// `Ingress`, `Service`...
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// UID, when known (Events need it to attach).
+    pub uid: Option<String>,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+impl ObjectRef {
+    /// The reference of an Ingress.
+    pub fn ingress(ing: &Ingress) -> Self {
+        Self {
+            kind: "Ingress".into(),
+            namespace: ing.metadata.namespace.clone().unwrap_or_default(),
+            name: ing.metadata.name.clone().unwrap_or_default(),
+            uid: ing.metadata.uid.clone(),
+        }
+    }
+}
+
+/// Severity of a notice, as Kubernetes Event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Informational.
+    Normal,
+    /// Something the user should fix.
+    Warning,
+}
+
+/// Something to tell the owner of an object (becomes a Kubernetes Event).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Notice {
+    /// The object.
+    pub object: ObjectRef,
+    /// Severity.
+    pub severity: Severity,
+    /// PascalCase reason.
+    pub reason: String,
+    /// Message naming the field at fault.
+    pub message: String,
+}
+
+/// One origin wanted in this cluster's pool.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WantedOrigin {
+    /// IP address (canonical form) or hostname.
+    pub address: String,
+    /// False when the pool is drained.
+    pub enabled: bool,
+}
+
+/// This cluster's pool for one LB hostname.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPool {
+    /// Pool name.
+    pub name: String,
+    /// Cluster name from the label.
+    pub cluster: String,
+    /// LB hostname it serves.
+    pub lb_host: String,
+    /// Origins by address.
+    pub origins: BTreeMap<String, bool>,
+    /// True when selected Ingresses exist but none has an address yet: keep what is there.
+    pub hold: bool,
+    /// Ingresses that feed this pool.
+    pub sources: BTreeSet<ObjectRef>,
+}
+
+/// The desired geo state of this cluster: pools by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesiredGeo {
+    /// Pools by name.
+    pub pools: BTreeMap<String, DesiredPool>,
+}
+
+impl DesiredGeo {
+    /// LB hostnames this cluster contributes to.
+    pub fn hosts(&self) -> BTreeSet<String> {
+        self.pools.values().map(|p| p.lb_host.clone()).collect()
+    }
+}
+
+fn truthy(v: Option<&String>) -> bool {
+    v.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+}
+
+/// Builds the desired state from the selected Ingresses. Bad objects produce notices and are
+/// left out; the others go on.
+pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Vec<Notice>) {
+    let mut out = DesiredGeo::default();
+    let mut notices = Vec::new();
+    let mut drained: BTreeSet<String> = BTreeSet::new();
+    let mut sorted: Vec<&Ingress> = ingresses.to_vec();
+    sorted.sort_by_key(|i| (i.metadata.namespace.clone(), i.metadata.name.clone()));
+    for ing in sorted {
+        let obj = ObjectRef::ingress(ing);
+        let warn = |reason: &str, message: String| Notice {
+            object: obj.clone(),
+            severity: Severity::Warning,
+            reason: reason.into(),
+            message,
+        };
+        let labels = ing.metadata.labels.clone().unwrap_or_default();
+        let annotations = ing.metadata.annotations.clone().unwrap_or_default();
+        let Some(cluster) = s
+            .cluster_labels
+            .iter()
+            .find_map(|l| labels.get(l).filter(|v| !v.trim().is_empty()))
+        else {
+            notices.push(warn(
+                "MissingClusterLabel",
+                format!(
+                    "{obj}: metadata.labels needs {} to name this cluster's pool; the Ingress is skipped",
+                    s.cluster_labels.join(" or ")
+                ),
+            ));
+            continue;
+        };
+        let lb_host = match annotations.get(&s.lb_hostname_annotation) {
+            Some(raw) => {
+                let field = format!("metadata.annotations[{}]", s.lb_hostname_annotation);
+                match validate_hostname(&field, raw) {
+                    Ok(h) if in_zone(&h, &s.zone_name) => h,
+                    Ok(h) => {
+                        notices.push(warn(
+                            "HostnameOutsideZone",
+                            format!("{obj}: {field} {h:?} is not inside zone {}; the Ingress is skipped", s.zone_name),
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        notices.push(warn("InvalidHostname", format!("{obj}: {e}; the Ingress is skipped")));
+                        continue;
+                    }
+                }
+            }
+            None => s.default_lb_host.clone(),
+        };
+        let extra = (lb_host != s.default_lb_host).then_some(lb_host.as_str());
+        let name = match pool_name(cluster, &s.region.name, extra) {
+            Ok(n) => n,
+            Err(e) => {
+                notices.push(warn("InvalidClusterName", format!("{obj}: metadata.{e}; the Ingress is skipped")));
+                continue;
+            }
+        };
+        let mut addresses = Vec::new();
+        let lb_status = ing
+            .status
+            .as_ref()
+            .and_then(|st| st.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref());
+        for (i, entry) in lb_status.into_iter().flatten().enumerate() {
+            if let Some(ip) = entry.ip.as_deref().filter(|v| !v.is_empty()) {
+                match ip.trim().parse::<IpAddr>() {
+                    Ok(addr) => addresses.push(addr.to_string()),
+                    Err(_) => notices.push(warn(
+                        "InvalidAddress",
+                        format!("{obj}: status.loadBalancer.ingress[{i}].ip {ip:?} is not an IP address; it is skipped"),
+                    )),
+                }
+            }
+            if let Some(h) = entry.hostname.as_deref().filter(|v| !v.is_empty()) {
+                let field = format!("status.loadBalancer.ingress[{i}].hostname");
+                match validate_hostname(&field, h) {
+                    Ok(h) if h == lb_host => notices.push(warn(
+                        "InvalidAddress",
+                        format!("{obj}: {field} {h:?} is the load balancer's own hostname; it would loop and is skipped"),
+                    )),
+                    Ok(h) if h.starts_with("*.") => notices.push(warn(
+                        "InvalidAddress",
+                        format!("{obj}: {field} {h:?} is a wildcard, not an origin; it is skipped"),
+                    )),
+                    Ok(h) => addresses.push(h),
+                    Err(e) => notices.push(warn("InvalidAddress", format!("{obj}: {e}; it is skipped"))),
+                }
+            }
+        }
+        if addresses.is_empty() {
+            notices.push(Notice {
+                object: obj.clone(),
+                severity: Severity::Normal,
+                reason: "NoAddressYet".into(),
+                message: format!(
+                    "{obj}: status.loadBalancer.ingress has no address yet; pool {name} waits for one"
+                ),
+            });
+        }
+        if s.drain_all || truthy(annotations.get(&s.drain_annotation)) {
+            drained.insert(name.clone());
+        }
+        let pool = out.pools.entry(name.clone()).or_insert_with(|| DesiredPool {
+            name: name.clone(),
+            cluster: cluster.clone(),
+            lb_host: lb_host.clone(),
+            origins: BTreeMap::new(),
+            hold: false,
+            sources: BTreeSet::new(),
+        });
+        pool.sources.insert(obj);
+        for a in addresses {
+            pool.origins.insert(a, true);
+        }
+    }
+    for pool in out.pools.values_mut() {
+        pool.hold = pool.origins.is_empty();
+        if drained.contains(&pool.name) {
+            pool.origins.values_mut().for_each(|e| *e = false);
+        }
+    }
+    (out, notices)
+}
+
+/// True when `host` is the zone apex or inside it.
+pub fn in_zone(host: &str, zone: &str) -> bool {
+    host == zone || host.ends_with(&format!(".{zone}"))
+}

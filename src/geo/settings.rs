@@ -1,0 +1,94 @@
+//! The geo engine's validated settings (built from the command line in `config`).
+
+use crate::cloudflare::types::{MonitorInput, SteeringPolicy};
+use crate::model::{Region, Weight};
+
+/// How pools get their health monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorPolicy {
+    /// No monitor is attached (proximity then never fails over).
+    None,
+    /// Attach this existing monitor id.
+    Existing(String),
+    /// cfgeo creates and keeps one monitor per pool with these settings.
+    Managed(MonitorInput),
+}
+
+/// What cfgeo writes into each load balancer it manages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbPolicy {
+    /// Steering policy (the seed's `proximity`).
+    pub steering: SteeringPolicy,
+    /// Orange-clouded (the seed's `true`).
+    pub proxied: bool,
+    /// TTL, used by Cloudflare only when not proxied.
+    pub ttl: u32,
+}
+
+/// Everything the geo planner needs to know, already validated.
+#[derive(Debug, Clone)]
+pub struct GeoSettings {
+    /// Account that owns the pools.
+    pub account_id: String,
+    /// Zone of the load balancers.
+    pub zone_id: String,
+    /// Zone apex, e.g. `example.com`.
+    pub zone_name: String,
+    /// This cluster's region.
+    pub region: Region,
+    /// `CF_LB_HOSTNAME`.
+    pub default_lb_host: String,
+    /// `CF_ORIGIN_WEIGHT`.
+    pub weight: Weight,
+    /// Identity written into the marker of every pool this deployment owns.
+    pub owner_id: String,
+    /// Labels naming the cluster, first match wins.
+    pub cluster_labels: Vec<String>,
+    /// Annotation with a per-Ingress LB hostname.
+    pub lb_hostname_annotation: String,
+    /// Annotation that drains an Ingress's pool.
+    pub drain_annotation: String,
+    /// Drain every pool of this cluster.
+    pub drain_all: bool,
+    /// Monitor handling.
+    pub monitor: MonitorPolicy,
+    /// LB fields.
+    pub lb: LbPolicy,
+    /// Seconds a retiring pool waits, out of every LB, before it is deleted.
+    pub removal_delay_secs: u64,
+}
+
+/// Annotation keys cfgeo defines for the geo engine.
+pub mod keys {
+    /// Per-Ingress LB hostname.
+    pub const LB_HOSTNAME: &str = "cfgeo.io/lb-hostname";
+    /// Drain this cluster's pool.
+    pub const DRAIN: &str = "cfgeo.io/drain";
+}
+
+#[cfg(test)]
+impl GeoSettings {
+    /// Settings for tests: region eu, zone example.com.
+    pub fn for_tests() -> Self {
+        Self {
+            account_id: "acc".into(),
+            zone_id: "zone".into(),
+            zone_name: "example.com".into(),
+            region: Region::resolve("eu", None, None).unwrap(),
+            default_lb_host: "app.example.com".into(),
+            weight: Weight::from_percent(33),
+            owner_id: "owner-eu".into(),
+            cluster_labels: vec!["cluster-name".into(), "cluster_name".into()],
+            lb_hostname_annotation: keys::LB_HOSTNAME.into(),
+            drain_annotation: keys::DRAIN.into(),
+            drain_all: false,
+            monitor: MonitorPolicy::None,
+            lb: LbPolicy {
+                steering: SteeringPolicy::Proximity,
+                proxied: true,
+                ttl: 30,
+            },
+            removal_delay_secs: 0,
+        }
+    }
+}
