@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{emulator, telemetry};
+use crate::{app, emulator, telemetry};
 
 /// cfgeo: Cloudflare geo load balancing and DNS records for Kubernetes.
 #[derive(Parser, Debug)]
@@ -24,6 +24,9 @@ pub enum Command {
     /// Serve a stateful, in-memory Cloudflare API (zones, DNS records, pools, monitors, load
     /// balancers) for tests and for trying cfgeo without an account.
     Emulator(emulator::EmulatorArgs),
+    /// Run the controller: watch Kubernetes (or read --manifests) and keep this cluster's
+    /// Cloudflare pool and the shared proximity load balancer in step.
+    Run(Box<app::RunArgs>),
 }
 
 /// Runs the parsed command; `Ok` carries the process exit code.
@@ -35,5 +38,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             emulator::serve(args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => app::run(*args, crate::telemetry::shutdown_on_signal()).await,
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap derive, every flag also an environment variable) and wiring.
+//! - [`app`]: wiring of `cfgeo run` (the only place besides `cli` that uses anyhow).
 //! - [`config`]: validated settings shared by the engines.
 //! - [`model`]: the pure domain vocabulary (regions, pool names, origins).
 //! - [`cloudflare`]: the only module that speaks Cloudflare's wire format: typed client,
@@ -9,14 +10,19 @@
 //! - [`emulator`]: a stateful in-memory Cloudflare API for tests and for trying cfgeo without an
 //!   account.
 //! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
+//! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
+//! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`testkit`]: a fake Kubernetes API server used by tests and benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
 pub mod cloudflare;
 pub mod config;
 pub mod emulator;
+pub mod events;
 pub mod geo;
 pub mod model;
+pub mod sources;
 pub mod telemetry;
 pub mod testkit;

@@ -102,7 +102,12 @@ impl DesiredGeo {
 }
 
 fn truthy(v: Option<&String>) -> bool {
-    v.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on"
+        )
+    })
 }
 
 /// Builds the desired state from the selected Ingresses. Bad objects produce notices and are
@@ -150,7 +155,10 @@ pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Ve
                         continue;
                     }
                     Err(e) => {
-                        notices.push(warn("InvalidHostname", format!("{obj}: {e}; the Ingress is skipped")));
+                        notices.push(warn(
+                            "InvalidHostname",
+                            format!("{obj}: {e}; the Ingress is skipped"),
+                        ));
                         continue;
                     }
                 }
@@ -161,7 +169,10 @@ pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Ve
         let name = match pool_name(cluster, &s.region.name, extra) {
             Ok(n) => n,
             Err(e) => {
-                notices.push(warn("InvalidClusterName", format!("{obj}: metadata.{e}; the Ingress is skipped")));
+                notices.push(warn(
+                    "InvalidClusterName",
+                    format!("{obj}: metadata.{e}; the Ingress is skipped"),
+                ));
                 continue;
             }
         };
@@ -210,14 +221,17 @@ pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Ve
         if s.drain_all || truthy(annotations.get(&s.drain_annotation)) {
             drained.insert(name.clone());
         }
-        let pool = out.pools.entry(name.clone()).or_insert_with(|| DesiredPool {
-            name: name.clone(),
-            cluster: cluster.clone(),
-            lb_host: lb_host.clone(),
-            origins: BTreeMap::new(),
-            hold: false,
-            sources: BTreeSet::new(),
-        });
+        let pool = out
+            .pools
+            .entry(name.clone())
+            .or_insert_with(|| DesiredPool {
+                name: name.clone(),
+                cluster: cluster.clone(),
+                lb_host: lb_host.clone(),
+                origins: BTreeMap::new(),
+                hold: false,
+                sources: BTreeSet::new(),
+            });
         pool.sources.insert(obj);
         for a in addresses {
             pool.origins.insert(a, true);

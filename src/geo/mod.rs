@@ -3,7 +3,9 @@
 //!
 //! `desired` and `plan` are pure; `apply` and `engine` are the effectful edges.
 
+pub mod apply;
 pub mod desired;
+pub mod engine;
 pub mod plan;
 pub mod settings;
 

@@ -150,7 +150,10 @@ impl Action {
 
     /// True for writes to the shared load balancer.
     pub fn touches_lb(&self) -> bool {
-        matches!(self, Self::CreateLb { .. } | Self::PatchLb { .. } | Self::DeleteLb { .. })
+        matches!(
+            self,
+            Self::CreateLb { .. } | Self::PatchLb { .. } | Self::DeleteLb { .. }
+        )
     }
 }
 
@@ -234,7 +237,9 @@ impl<'a> View<'a> {
     }
 
     fn is_canonical(&self, p: &Pool) -> bool {
-        self.canonical.get(p.name.as_str()).is_some_and(|c| c.id == p.id)
+        self.canonical
+            .get(p.name.as_str())
+            .is_some_and(|c| c.id == p.id)
     }
 
     fn own_monitor(&self, s: &GeoSettings, pool: &str) -> Option<&'a Monitor> {
@@ -242,8 +247,9 @@ impl<'a> View<'a> {
             .monitors
             .iter()
             .filter(|m| {
-                Marker::parse(m.description.as_deref())
-                    .is_some_and(|mk| mk.owner() == Some(&s.owner_id) && mk.get("pool") == Some(pool))
+                Marker::parse(m.description.as_deref()).is_some_and(|mk| {
+                    mk.owner() == Some(&s.owner_id) && mk.get("pool") == Some(pool)
+                })
             })
             .min_by(|a, b| a.id.cmp(&b.id))
     }
@@ -337,8 +343,13 @@ fn origin_name(address: &str, taken: &BTreeSet<String>) -> String {
     name
 }
 
-fn wanted_origins(want: &BTreeMap<String, bool>, existing: &[Origin], weight: Weight) -> Vec<Origin> {
-    let by_addr: BTreeMap<&str, &Origin> = existing.iter().map(|o| (o.address.as_str(), o)).collect();
+fn wanted_origins(
+    want: &BTreeMap<String, bool>,
+    existing: &[Origin],
+    weight: Weight,
+) -> Vec<Origin> {
+    let by_addr: BTreeMap<&str, &Origin> =
+        existing.iter().map(|o| (o.address.as_str(), o)).collect();
     let mut taken: BTreeSet<String> = want
         .keys()
         .filter_map(|a| by_addr.get(a.as_str()).map(|o| o.name.clone()))
@@ -369,7 +380,12 @@ fn wanted_origins(want: &BTreeMap<String, bool>, existing: &[Origin], weight: We
 
 fn origin_key(o: &[Origin]) -> BTreeMap<String, (bool, u8)> {
     o.iter()
-        .map(|o| (o.address.to_ascii_lowercase(), (o.enabled, Weight::from_fraction(o.weight))))
+        .map(|o| {
+            (
+                o.address.to_ascii_lowercase(),
+                (o.enabled, Weight::from_fraction(o.weight)),
+            )
+        })
         .collect()
 }
 
@@ -420,7 +436,8 @@ fn plan_pools(
                 None => continue,
             },
         };
-        let description = Marker::pool(&s.owner_id, &d.cluster, &s.region.name, &d.lb_host).render();
+        let description =
+            Marker::pool(&s.owner_id, &d.cluster, &s.region.name, &d.lb_host).render();
         match existing {
             None => out.push(Action::CreatePool {
                 input: PoolInput {
@@ -445,7 +462,10 @@ fn plan_pools(
                 if coords_differ(p.latitude, s.region.latitude)
                     || coords_differ(p.longitude, s.region.longitude)
                 {
-                    summary.push(format!("coordinates {}, {}", s.region.latitude, s.region.longitude));
+                    summary.push(format!(
+                        "coordinates {}, {}",
+                        s.region.latitude, s.region.longitude
+                    ));
                     patch.latitude = Some(s.region.latitude);
                     patch.longitude = Some(s.region.longitude);
                 }
@@ -505,7 +525,8 @@ fn plan_pools(
 
 fn references(lb: &LoadBalancer, id: &str) -> bool {
     let in_map = |m: &Option<serde_json::Value>| {
-        m.as_ref().is_some_and(|v| v.to_string().contains(&format!("\"{id}\"")))
+        m.as_ref()
+            .is_some_and(|v| v.to_string().contains(&format!("\"{id}\"")))
     };
     lb.default_pools.iter().any(|p| p == id)
         || lb.fallback_pool == id
@@ -516,7 +537,11 @@ fn references(lb: &LoadBalancer, id: &str) -> bool {
 
 /// The LB list for `host`: foreign entries keep their slots, managed slots are refilled with
 /// the managed pools in name order, extra managed pools are appended.
-fn merged_pools(existing: &[String], managed_universe: &BTreeSet<&str>, members: &[&Pool]) -> Vec<String> {
+fn merged_pools(
+    existing: &[String],
+    managed_universe: &BTreeSet<&str>,
+    members: &[&Pool],
+) -> Vec<String> {
     let mut next = members.iter().map(|p| p.id.clone());
     let mut out = Vec::new();
     for id in existing {
@@ -558,7 +583,10 @@ fn plan_lbs(
     let mut out = Vec::new();
     for host in hosts {
         if !in_zone(&host, &s.zone_name) {
-            warnings.push(format!("load balancer {host} is outside zone {}; not managed", s.zone_name));
+            warnings.push(format!(
+                "load balancer {host} is outside zone {}; not managed",
+                s.zone_name
+            ));
             continue;
         }
         let mut members: Vec<&Pool> = v
@@ -569,7 +597,11 @@ fn plan_lbs(
             .collect();
         members.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         let serving = |p: &&&Pool| p.enabled && p.origins.iter().any(|o| o.enabled);
-        let lb = v.obs.lbs.iter().find(|l| normalize_hostname(&l.name) == host);
+        let lb = v
+            .obs
+            .lbs
+            .iter()
+            .find(|l| normalize_hostname(&l.name) == host);
         match lb {
             None => {
                 if members.is_empty() || !desired_hosts.contains(&host) {
@@ -632,7 +664,12 @@ fn plan_lbs(
     out
 }
 
-fn plan_deletions(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings, now: u64) -> (Vec<Action>, Option<u64>) {
+fn plan_deletions(
+    desired: &DesiredGeo,
+    v: &View<'_>,
+    s: &GeoSettings,
+    now: u64,
+) -> (Vec<Action>, Option<u64>) {
     let mut out = Vec::new();
     let mut requeue: Option<u64> = None;
     let mut deleting: BTreeSet<&str> = BTreeSet::new();
@@ -640,8 +677,12 @@ fn plan_deletions(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings, now: u64)
         if !owned_by_us(p, s) {
             continue;
         }
-        let Some(m) = Marker::parse(p.description.as_deref()) else { continue };
-        let MarkerState::Leaving(since) = m.state() else { continue };
+        let Some(m) = Marker::parse(p.description.as_deref()) else {
+            continue;
+        };
+        let MarkerState::Leaving(since) = m.state() else {
+            continue;
+        };
         let due = since.saturating_add(s.removal_delay_secs);
         if now < due {
             let wait = due - now;
@@ -658,18 +699,21 @@ fn plan_deletions(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings, now: u64)
         });
     }
     for m in &v.obs.monitors {
-        let Some(mk) = Marker::parse(m.description.as_deref()) else { continue };
+        let Some(mk) = Marker::parse(m.description.as_deref()) else {
+            continue;
+        };
         if mk.owner() != Some(&s.owner_id) {
             continue;
         }
         let pool = mk.get("pool").unwrap_or("");
         let wanted = matches!(s.monitor, MonitorPolicy::Managed(_))
-            && desired.pools.get(pool).is_some_and(|d| !d.hold || v.canonical.contains_key(pool));
-        let used = v
-            .obs
-            .pools
-            .iter()
-            .any(|p| p.monitor.as_deref() == Some(m.id.as_str()) && !deleting.contains(p.id.as_str()));
+            && desired
+                .pools
+                .get(pool)
+                .is_some_and(|d| !d.hold || v.canonical.contains_key(pool));
+        let used = v.obs.pools.iter().any(|p| {
+            p.monitor.as_deref() == Some(m.id.as_str()) && !deleting.contains(p.id.as_str())
+        });
         if !wanted && !used {
             out.push(Action::DeleteMonitor {
                 id: m.id.clone(),

@@ -167,12 +167,18 @@ fn first_run_creates_pool_then_lb_and_second_pass_is_empty() {
     let d = desired(&[("prod", &["203.0.113.10", "2001:db8::1"])]);
     let mut obs = Observed::default();
     let actions = converge(&d, &mut obs, &s);
-    assert!(matches!(actions[0], Action::CreatePool { .. }), "{actions:?}");
+    assert!(
+        matches!(actions[0], Action::CreatePool { .. }),
+        "{actions:?}"
+    );
     assert!(matches!(actions[1], Action::CreateLb { .. }), "{actions:?}");
     assert_eq!(actions.len(), 2);
     let pool = &obs.pools[0];
     assert_eq!(pool.name, "k8s-pool-prod-eu");
-    assert_eq!((pool.latitude, pool.longitude), (Some(50.1109), Some(8.6821)));
+    assert_eq!(
+        (pool.latitude, pool.longitude),
+        (Some(50.1109), Some(8.6821))
+    );
     assert!(pool.origins.iter().all(|o| o.weight == 0.33 && o.enabled));
     let lb = &obs.lbs[0];
     assert_eq!(lb.default_pools, vec![pool.id.clone()]);
@@ -188,7 +194,11 @@ fn address_change_replaces_the_origin() {
     converge(&desired(&[("prod", &["203.0.113.10"])]), &mut obs, &s);
     let actions = converge(&desired(&[("prod", &["203.0.113.20"])]), &mut obs, &s);
     assert_eq!(actions.len(), 1, "{actions:?}");
-    let addrs: Vec<_> = obs.pools[0].origins.iter().map(|o| o.address.as_str()).collect();
+    let addrs: Vec<_> = obs.pools[0]
+        .origins
+        .iter()
+        .map(|o| o.address.as_str())
+        .collect();
     assert_eq!(addrs, vec!["203.0.113.20"]);
 }
 
@@ -224,9 +234,15 @@ fn removal_waits_for_the_delay() {
     // Out of the LB (deleted, as it was the last pool), but the pool waits.
     assert!(obs.lbs.is_empty());
     assert_eq!(obs.pools.len(), 1);
-    assert_eq!(plan(&DesiredGeo::default(), &obs, &s, 110).requeue_after, Some(20));
+    assert_eq!(
+        plan(&DesiredGeo::default(), &obs, &s, 110).requeue_after,
+        Some(20)
+    );
     let p = plan(&DesiredGeo::default(), &obs, &s, 130);
-    assert!(matches!(p.actions[..], [Action::DeletePool { .. }]), "{p:?}");
+    assert!(
+        matches!(p.actions[..], [Action::DeletePool { .. }]),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -254,16 +270,28 @@ fn foreign_pool_keeps_its_place_and_is_never_written() {
     });
     let before_foreign = obs.pools[0].clone();
     converge(&desired(&[("prod", &["203.0.113.10"])]), &mut obs, &s);
-    let own = obs.pools.iter().find(|p| p.name == "k8s-pool-prod-eu").unwrap().id.clone();
+    let own = obs
+        .pools
+        .iter()
+        .find(|p| p.name == "k8s-pool-prod-eu")
+        .unwrap()
+        .id
+        .clone();
     let lb = &obs.lbs[0];
     // Foreign stays first and stays the fallback; the seed's pool and ours follow, by name
     // ("k8s-pool-old-us_east" sorts before "k8s-pool-prod-eu").
-    assert_eq!(lb.default_pools, vec!["f1".to_string(), "seed1".into(), own]);
+    assert_eq!(
+        lb.default_pools,
+        vec!["f1".to_string(), "seed1".into(), own]
+    );
     assert_eq!(lb.fallback_pool, "f1");
     assert_eq!(obs.pools[0], before_foreign);
     // Removing our pool leaves the LB with the others, never deletes it.
     converge(&DesiredGeo::default(), &mut obs, &s);
-    assert_eq!(obs.lbs[0].default_pools, vec!["f1".to_string(), "seed1".into()]);
+    assert_eq!(
+        obs.lbs[0].default_pools,
+        vec!["f1".to_string(), "seed1".into()]
+    );
     assert_eq!(obs.pools.len(), 2);
 }
 
@@ -281,8 +309,13 @@ fn concurrent_clusters_compute_the_same_lb_value() {
     apply(&mut obs, &pb.actions, &mut next);
     let lb_a = plan(&desired(&[("alpha", &["192.0.2.1"])]), &obs, &a, 100);
     let lb_b = plan(&desired(&[("beta", &["192.0.2.2"])]), &obs, &b, 100);
-    assert_eq!(lb_a.actions, lb_b.actions, "both clusters must write the same LB value");
-    assert!(matches!(&lb_a.actions[..], [Action::PatchLb { patch, .. }] if patch.default_pools.as_ref().unwrap().len() == 2));
+    assert_eq!(
+        lb_a.actions, lb_b.actions,
+        "both clusters must write the same LB value"
+    );
+    assert!(
+        matches!(&lb_a.actions[..], [Action::PatchLb { patch, .. }] if patch.default_pools.as_ref().unwrap().len() == 2)
+    );
 }
 
 #[test]
@@ -294,8 +327,16 @@ fn other_owner_pool_with_same_name_is_left_alone() {
         ..foreign_pool("x1", "k8s-pool-prod-eu")
     });
     let p = plan(&desired(&[("prod", &["203.0.113.10"])]), &obs, &s, 100);
-    assert!(p.actions.iter().all(|a| !matches!(a, Action::PatchPool { .. } | Action::CreatePool { .. })));
-    assert!(p.warnings.iter().any(|w| w.contains("someone-else")), "{:?}", p.warnings);
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| !matches!(a, Action::PatchPool { .. } | Action::CreatePool { .. }))
+    );
+    assert!(
+        p.warnings.iter().any(|w| w.contains("someone-else")),
+        "{:?}",
+        p.warnings
+    );
 }
 
 #[test]
@@ -331,7 +372,9 @@ fn drained_pool_keeps_origins_disabled_and_stays_in_lb() {
     let mut obs = Observed::default();
     converge(&desired(&[("prod", &["203.0.113.10"])]), &mut obs, &s);
     let mut d = desired(&[("prod", &["203.0.113.10"])]);
-    d.pools.values_mut().for_each(|p| p.origins.values_mut().for_each(|e| *e = false));
+    d.pools
+        .values_mut()
+        .for_each(|p| p.origins.values_mut().for_each(|e| *e = false));
     let actions = converge(&d, &mut obs, &s);
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert!(obs.pools[0].origins.iter().all(|o| !o.enabled));
@@ -352,9 +395,15 @@ fn managed_monitor_comes_first_and_is_attached() {
     let d = desired(&[("prod", &["203.0.113.10"])]);
     let actions = converge(&d, &mut obs, &s);
     assert!(matches!(actions[0], Action::CreateMonitor { .. }));
-    assert_eq!(obs.pools[0].monitor.as_deref(), Some(obs.monitors[0].id.as_str()));
+    assert_eq!(
+        obs.pools[0].monitor.as_deref(),
+        Some(obs.monitors[0].id.as_str())
+    );
     converge(&DesiredGeo::default(), &mut obs, &s);
-    assert!(obs.monitors.is_empty(), "monitor of a retired pool is deleted");
+    assert!(
+        obs.monitors.is_empty(),
+        "monitor of a retired pool is deleted"
+    );
 }
 
 #[test]

@@ -1,0 +1,249 @@
+//! The geo engine's loop: snapshots in, debounced reconciles out, a jittered resync, retries
+//! with backoff after failures, and Events on the Ingresses.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use rand::RngExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{GeoError, Report, reconcile};
+use super::desired::{DesiredGeo, Notice, Severity, desired_state};
+use super::plan::Action;
+use super::settings::GeoSettings;
+use crate::cloudflare::Client;
+use crate::events::Reporter;
+use crate::sources::Snapshot;
+
+/// Timing of the loop.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Quiet time that ends a burst of watch events.
+    pub debounce: Duration,
+    /// Longest a burst can delay a reconcile.
+    pub debounce_max: Duration,
+    /// Full resync period (jittered by up to 10%).
+    pub resync: Duration,
+    /// First retry delay after a failure.
+    pub retry_min: Duration,
+    /// Largest retry delay.
+    pub retry_max: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(200),
+            debounce_max: Duration::from_millis(800),
+            resync: Duration::from_secs(300),
+            retry_min: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The geo engine.
+pub struct GeoEngine {
+    client: Client,
+    settings: GeoSettings,
+    reporter: Reporter,
+    timing: Timing,
+    emitted: BTreeSet<Notice>,
+    last_applied: Option<DesiredGeo>,
+}
+
+/// Why a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Change,
+    Resync,
+    Retry,
+}
+
+impl GeoEngine {
+    /// A new engine.
+    pub fn new(client: Client, settings: GeoSettings, reporter: Reporter, timing: Timing) -> Self {
+        Self {
+            client,
+            settings,
+            reporter,
+            timing,
+            emitted: BTreeSet::new(),
+            last_applied: None,
+        }
+    }
+
+    /// Settings in use.
+    pub fn settings(&self) -> &GeoSettings {
+        &self.settings
+    }
+
+    /// One pass over a complete snapshot: desired state, notices, reconcile, Events.
+    pub async fn pass(
+        &mut self,
+        ingresses: &[std::sync::Arc<Ingress>],
+    ) -> Result<Report, GeoError> {
+        let refs: Vec<&Ingress> = ingresses.iter().map(|i| i.as_ref()).collect();
+        let (desired, notices) = desired_state(&refs, &self.settings);
+        self.publish_new(notices).await;
+        let result = reconcile(&self.client, &self.settings, &desired).await;
+        match &result {
+            Ok(report) => {
+                for w in &report.warnings {
+                    tracing::warn!("{w}");
+                }
+                for a in &report.written {
+                    tracing::info!(action = %a.describe(), "written");
+                    for n in action_notices(&desired, a, Severity::Normal, "Written", &a.describe())
+                    {
+                        self.reporter.publish(&n).await;
+                    }
+                }
+                for s in &report.skipped {
+                    tracing::info!("skipped: {s}");
+                }
+                self.last_applied = Some(desired);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "geo reconcile failed");
+                self.last_applied = None;
+                for p in desired.pools.values() {
+                    for obj in &p.sources {
+                        let n = Notice {
+                            object: obj.clone(),
+                            severity: Severity::Warning,
+                            reason: "CloudflareError".into(),
+                            message: format!("pool {}: {e}", p.name),
+                        };
+                        self.reporter.publish(&n).await;
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    async fn publish_new(&mut self, notices: Vec<Notice>) {
+        let now: BTreeSet<Notice> = notices.into_iter().collect();
+        for n in now.difference(&self.emitted) {
+            self.reporter.publish(n).await;
+        }
+        self.emitted = now;
+    }
+
+    /// Runs until `shutdown`: reacts to snapshot changes (debounced), resyncs on a jittered
+    /// period, retries failures with backoff. Nothing is planned before the first snapshot.
+    pub async fn run(
+        mut self,
+        mut rx: watch::Receiver<Option<Snapshot<Ingress>>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut next_resync = Instant::now() + jitter(self.timing.resync);
+        let mut retry_at: Option<Instant> = None;
+        let mut retry_delay = self.timing.retry_min;
+        let mut requeue_at: Option<Instant> = None;
+        let mut trigger = Trigger::Change;
+        loop {
+            if rx.borrow().is_some() {
+                let snap = rx.borrow().clone().unwrap_or_default();
+                let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
+                let unchanged = trigger == Trigger::Change
+                    && self.last_applied.as_ref() == Some(&desired_state(&refs, &self.settings).0);
+                if !unchanged {
+                    match self.pass(&snap).await {
+                        Ok(report) => {
+                            retry_at = None;
+                            retry_delay = self.timing.retry_min;
+                            requeue_at = report
+                                .requeue_after
+                                .map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+                        }
+                        Err(_) => {
+                            retry_at = Some(Instant::now() + jitter(retry_delay));
+                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
+                        }
+                    }
+                }
+                if trigger == Trigger::Resync {
+                    next_resync = Instant::now() + jitter(self.timing.resync);
+                }
+            }
+            let wake = [Some(next_resync), retry_at, requeue_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(next_resync);
+            trigger = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = rx.changed() => {
+                    if changed.is_err() { return; }
+                    self.debounce(&mut rx).await;
+                    Trigger::Change
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if retry_at.is_some_and(|t| t <= Instant::now()) || requeue_at.is_some_and(|t| t <= Instant::now()) {
+                        retry_at = None;
+                        requeue_at = None;
+                        Trigger::Retry
+                    } else {
+                        Trigger::Resync
+                    }
+                }
+            };
+        }
+    }
+
+    async fn debounce(&self, rx: &mut watch::Receiver<Option<Snapshot<Ingress>>>) {
+        let deadline = Instant::now() + self.timing.debounce_max;
+        loop {
+            let quiet = (Instant::now() + self.timing.debounce).min(deadline);
+            match tokio::time::timeout_at(quiet, rx.changed()).await {
+                Ok(Ok(())) if Instant::now() < deadline => continue,
+                _ => return,
+            }
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let f: f64 = rand::rng().random_range(0.9..=1.0);
+    d.mul_f64(f)
+}
+
+/// Events for the Ingresses behind a pool that an action wrote.
+fn action_notices(
+    desired: &DesiredGeo,
+    a: &Action,
+    severity: Severity,
+    reason: &str,
+    message: &str,
+) -> Vec<Notice> {
+    let pool_name = match a {
+        Action::CreatePool { input } => Some(input.name.as_str()),
+        Action::PatchPool { name, .. } | Action::DeletePool { name, .. } => Some(name.as_str()),
+        Action::CreateMonitor { pool, .. } | Action::PatchMonitor { pool, .. } => {
+            Some(pool.as_str())
+        }
+        _ => None,
+    };
+    let lb_host = match a {
+        Action::CreateLb { input } => Some(input.name.as_str()),
+        Action::PatchLb { name, .. } => Some(name.as_str()),
+        _ => None,
+    };
+    desired
+        .pools
+        .values()
+        .filter(|p| pool_name == Some(p.name.as_str()) || lb_host == Some(p.lb_host.as_str()))
+        .flat_map(|p| p.sources.iter())
+        .map(|o| Notice {
+            object: o.clone(),
+            severity,
+            reason: reason.into(),
+            message: message.into(),
+        })
+        .collect()
+}
