@@ -1,0 +1,376 @@
+//! The geo engine end to end: a fake Kubernetes API server and the Cloudflare emulator, both
+//! over real HTTP, with cfgeo's real kube client, watcher and Cloudflare client in between.
+
+mod common;
+
+use std::time::Duration;
+
+use cfgeo::cloudflare::types::{LoadBalancerInput, Origin, PoolInput, SteeringPolicy};
+use cfgeo::emulator::{FaultAction, FaultSpec};
+use cfgeo::events::Reporter;
+use cfgeo::geo::engine::GeoEngine;
+use common::*;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(15);
+const POOL: &str = "k8s-pool-fra1-eu";
+
+#[tokio::test]
+async fn creates_pool_monitor_and_lb_then_replaces_then_removes_in_order() {
+    let emu = emulator().await;
+    let mut s = settings(&emu, "eu", "owner-eu");
+    s.monitor = cfgeo::geo::MonitorPolicy::Managed(cfgeo::cloudflare::types::MonitorInput {
+        monitor_type: Some("https".into()),
+        path: Some("/healthz".into()),
+        expected_codes: Some("2xx".into()),
+        interval: Some(60),
+        ..Default::default()
+    });
+    let c = start_cluster(&emu, s, fast_timing()).await;
+    c.kube
+        .apply(ingress("web", "fra1", &["203.0.113.10", "2001:db8::10"]));
+
+    eventually("pool and LB", T, || {
+        lb_pool_names(&emu, "app.example.com") == Some(vec![POOL.into()])
+    })
+    .await;
+    let p = pools(&emu);
+    assert_eq!(
+        p[POOL],
+        vec![
+            ("2001:db8::10".to_string(), true),
+            ("203.0.113.10".to_string(), true)
+        ]
+    );
+    let state = emu.state_json();
+    let pool = state_items(&state, "pools")
+        .into_iter()
+        .find(|p| p["name"] == POOL)
+        .unwrap();
+    assert_eq!(
+        (pool["latitude"].as_f64(), pool["longitude"].as_f64()),
+        (Some(50.1109), Some(8.6821))
+    );
+    assert_eq!(pool["origins"][0]["weight"].as_f64(), Some(0.33));
+    let monitor = pool["monitor"].as_str().expect("a monitor is attached");
+    assert!(
+        state_items(&state, "monitors")
+            .iter()
+            .any(|m| m["id"] == monitor)
+    );
+    let lb = state_items(&state, "load_balancers")
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(lb["steering_policy"], "proximity");
+    assert_eq!(lb["proxied"], true);
+    // The Ingress is told what was written.
+    assert!(
+        c.kube
+            .wait_until(T, |k| k
+                .events()
+                .iter()
+                .any(|e| e.to_string().contains("Written")))
+            .await,
+        "an Event reports the write"
+    );
+
+    // An address change replaces the origin.
+    c.kube.set_status(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        status(&["203.0.113.77"]),
+    );
+    eventually("origin replaced", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.77".to_string(), true)])
+    })
+    .await;
+
+    // Deleting the Ingress: origin disabled, then the LB (last pool) deleted, then the pool.
+    emu.reset_calls();
+    assert!(
+        c.kube
+            .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web")
+    );
+    eventually("pool and LB gone", T, || {
+        pools(&emu).is_empty() && lb_pool_names(&emu, "app.example.com").is_none()
+    })
+    .await;
+    let writes: Vec<String> = emu
+        .call_log()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .map(|c| format!("{} {}", c.method, c.route))
+        .collect();
+    let patch_pool = writes
+        .iter()
+        .position(|w| w.starts_with("PATCH") && w.contains("/pools/"))
+        .expect("pool patched first");
+    let delete_lb = writes
+        .iter()
+        .position(|w| w.starts_with("DELETE") && w.contains("/zones/"))
+        .expect("LB deleted");
+    let delete_pool = writes
+        .iter()
+        .position(|w| w.starts_with("DELETE") && w.contains("/pools/"))
+        .expect("pool deleted");
+    assert!(
+        patch_pool < delete_lb && delete_lb < delete_pool,
+        "order: {writes:?}"
+    );
+    eventually("monitor deleted", T, || {
+        state_items(&emu.state_json(), "monitors").is_empty()
+    })
+    .await;
+    c.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn label_removal_removes_and_drain_disables() {
+    let emu = emulator().await;
+    let c = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    c.kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    eventually("pool", T, || pools(&emu).contains_key(POOL)).await;
+
+    // Drain: origins disabled, pool kept in the LB.
+    c.kube.merge_patch(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        &json!({"metadata": {"annotations": {"cfgeo.io/drain": "true"}}}),
+    );
+    eventually("drained", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), false)])
+    })
+    .await;
+    assert_eq!(
+        lb_pool_names(&emu, "app.example.com"),
+        Some(vec![POOL.to_string()])
+    );
+    c.kube.merge_patch(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        &json!({"metadata": {"annotations": {"cfgeo.io/drain": null}}}),
+    );
+    eventually("undrained", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), true)])
+    })
+    .await;
+
+    // Removing the label is a deletion for the geo engine.
+    c.kube.merge_patch(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        &json!({"metadata": {"labels": {"dns.external/geo-route": null}}}),
+    );
+    eventually("removed", T, || {
+        pools(&emu).is_empty() && lb_pool_names(&emu, "app.example.com").is_none()
+    })
+    .await;
+    c.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn deletion_while_the_watch_is_down_is_still_applied() {
+    let emu = emulator().await;
+    let c = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    c.kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    eventually("pool", T, || pools(&emu).contains_key(POOL)).await;
+    // History expires and the stream drops, so the watcher must re-list (410 Gone) to notice.
+    c.kube.fail_next_watches(2);
+    c.kube.expire_history();
+    c.kube.drop_watches();
+    assert!(
+        c.kube
+            .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web")
+    );
+    c.kube.expire_history();
+    eventually("deletion applied after re-list", T, || {
+        pools(&emu).is_empty()
+    })
+    .await;
+    c.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn failed_lb_read_shrinks_nothing_and_foreign_pool_is_untouched() {
+    let emu = emulator().await;
+    let cf = client(&emu);
+    let acct = emu.account_id();
+    let zone = emu.zone_id("example.com").unwrap();
+    let foreign = cf
+        .create_pool(
+            &acct,
+            &PoolInput {
+                name: "hand-made".into(),
+                description: Some("made by a person".into()),
+                enabled: true,
+                origins: vec![Origin {
+                    name: "o".into(),
+                    address: "192.0.2.200".into(),
+                    enabled: true,
+                    weight: 1.0,
+                    header: None,
+                }],
+                latitude: Some(1.0),
+                longitude: Some(2.0),
+                monitor: None,
+                minimum_origins: None,
+            },
+        )
+        .await
+        .unwrap();
+    cf.create_load_balancer(
+        &zone,
+        &LoadBalancerInput {
+            name: "app.example.com".into(),
+            default_pools: vec![foreign.id.clone()],
+            fallback_pool: foreign.id.clone(),
+            steering_policy: SteeringPolicy::Proximity,
+            proxied: true,
+            ttl: None,
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let foreign_before = state_items(&emu.state_json(), "pools")
+        .into_iter()
+        .find(|p| p["name"] == "hand-made")
+        .unwrap();
+
+    let c = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    c.kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    eventually("both pools in LB", T, || {
+        lb_pool_names(&emu, "app.example.com") == Some(vec!["hand-made".into(), POOL.into()])
+    })
+    .await;
+
+    // Every LB read fails for a while; an address change must not shrink the LB.
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones/*/load_balancers",
+        40,
+        FaultAction::status(503),
+    ))
+    .unwrap();
+    c.kube.set_status(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        status(&["203.0.113.11"]),
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            lb_pool_names(&emu, "app.example.com"),
+            Some(vec!["hand-made".into(), POOL.into()])
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    emu.clear_faults();
+    eventually("converged after faults", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.11".to_string(), true)])
+    })
+    .await;
+    assert_eq!(
+        lb_pool_names(&emu, "app.example.com"),
+        Some(vec!["hand-made".into(), POOL.into()])
+    );
+    let foreign_after = state_items(&emu.state_json(), "pools")
+        .into_iter()
+        .find(|p| p["name"] == "hand-made")
+        .unwrap();
+    assert_eq!(foreign_before, foreign_after, "foreign pool never written");
+    c.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn second_pass_makes_only_reads() {
+    let emu = emulator().await;
+    let kube = cfgeo::testkit::fake_kube::FakeKube::start().await.unwrap();
+    kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    let ing: Vec<std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>> = kube
+        .list_resources::<k8s_openapi::api::networking::v1::Ingress>()
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
+    let mut engine = GeoEngine::new(
+        client(&emu),
+        settings(&emu, "eu", "owner-eu"),
+        Reporter::Log,
+        fast_timing(),
+    );
+    let first = engine.pass(&ing).await.unwrap();
+    assert!(!first.written.is_empty());
+    emu.reset_calls();
+    let second = engine.pass(&ing).await.unwrap();
+    assert!(second.written.is_empty(), "{:?}", second.written);
+    let calls = emu.call_log();
+    assert!(calls.iter().all(|c| c.method == "GET"), "{calls:?}");
+    assert_eq!(calls.len(), 3, "one read each of pools, monitors and LBs");
+}
+
+#[tokio::test]
+async fn bad_ingresses_get_events_and_the_others_go_on() {
+    let emu = emulator().await;
+    let c = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    let mut no_label = ingress("nolabel", "x", &["203.0.113.1"]);
+    no_label["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cluster-name");
+    c.kube.apply(no_label);
+    c.kube
+        .apply(ingress("dots", "bad.name.with.dots", &["203.0.113.2"]));
+    c.kube
+        .apply(ingress("long", &"x".repeat(63), &["203.0.113.3"]));
+    let mut outside = ingress("outside", "fra1", &["203.0.113.4"]);
+    outside["metadata"]["annotations"] = json!({"cfgeo.io/lb-hostname": "app.other.org"});
+    c.kube.apply(outside);
+    c.kube.apply(ingress("nostatus", "fra1", &[]));
+    c.kube.apply(ingress("badaddr", "fra1", &["not a host!"]));
+    c.kube.apply(ingress(
+        "good",
+        "fra1",
+        &["203.0.113.9", "lb.elb.example.net"],
+    ));
+    let reasons = [
+        "MissingClusterLabel",
+        "HostnameOutsideZone",
+        "NoAddressYet",
+        "InvalidAddress",
+    ];
+    assert!(
+        c.kube
+            .wait_until(T, |k| {
+                let ev = serde_json::to_string(&k.events()).unwrap();
+                reasons.iter().all(|r| ev.contains(r))
+            })
+            .await,
+        "every bad object gets an Event: {:?}",
+        c.kube.events()
+    );
+    let ev = serde_json::to_string(&c.kube.events()).unwrap();
+    assert!(
+        ev.contains("cluster-name") && ev.contains("status.loadBalancer.ingress[0].hostname"),
+        "{ev}"
+    );
+    // Dots are mapped into a valid pool name; the good Ingress still reaches Cloudflare.
+    eventually("good pools", T, || {
+        let p = pools(&emu);
+        p.contains_key("k8s-pool-bad-name-with-dots-eu")
+            && p.get(POOL)
+                .is_some_and(|o| o.iter().any(|(a, _)| a == "lb.elb.example.net"))
+    })
+    .await;
+    assert!(!pools(&emu).keys().any(|k| k.contains("other")));
+    c.shutdown.cancel();
+}
