@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A token bucket in which each spent token comes back exactly one window after it was spent.
-/// Unlike a constant-rate refill, this bounds *every* window of `window` length to `limit`
-/// requests (which is what Cloudflare counts) while still allowing full bursts.
+/// A token bucket in which each spent token comes back exactly one window after its request
+/// *finished*. Unlike a constant-rate refill, this bounds every window of `window` length to
+/// `limit` requests as Cloudflare counts them (at arrival, which lies between our send and our
+/// answer), while still allowing full bursts.
 #[derive(Debug)]
 pub struct Budget {
     limit: usize,
@@ -34,10 +35,11 @@ impl Budget {
         }
     }
 
-    /// Waits until a request may be sent, and spends one token.
-    pub async fn acquire(&self) {
+    /// Waits until a request may be sent, and spends one token. Pass the returned instant to
+    /// [`Budget::finished`] when the answer (or error) arrives.
+    pub async fn acquire(&self) -> Instant {
         loop {
-            let wait_until = {
+            let wait_until: Option<Instant> = {
                 let mut st = self.lock();
                 let now = Instant::now();
                 match st.paused_until {
@@ -49,17 +51,26 @@ impl Budget {
                         }
                         if st.sent.len() < self.limit {
                             st.sent.push_back(now);
-                            None
+                            return now;
                         } else {
                             st.sent.front().map(|t| *t + self.window)
                         }
                     }
                 }
             };
-            match wait_until {
-                None => return,
-                Some(t) => tokio::time::sleep_until(t).await,
+            if let Some(t) = wait_until {
+                tokio::time::sleep_until(t).await;
             }
+        }
+    }
+
+    /// Restarts the token's window at the moment its request finished.
+    pub fn finished(&self, spent: Instant) {
+        let mut st = self.lock();
+        if let Some(i) = st.sent.iter().position(|t| *t == spent) {
+            st.sent.remove(i);
+            // Every stored instant lies in the past, so the deque stays sorted.
+            st.sent.push_back(Instant::now());
         }
     }
 
@@ -116,7 +127,10 @@ mod tests {
             times.push(Instant::now() - start);
         }
         for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().filter(|u| **u < *t + Duration::from_secs(10)).count();
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u < *t + Duration::from_secs(10))
+                .count();
             assert!(in_window <= 5, "window starting at {t:?} held {in_window}");
         }
         // Bursts are allowed: the first five went at once.

@@ -9,11 +9,11 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::CloudflareError;
 use super::budget::Budget;
 use super::ratelimit::wait_hint;
 use super::token::TokenSource;
 use super::types::*;
-use super::CloudflareError;
 
 /// Cloudflare's documented default: 1,200 requests per 5 minutes per token.
 pub const DEFAULT_RATE_LIMIT: u32 = 1200;
@@ -78,7 +78,10 @@ impl CallStats {
 
     /// A copy of the counters.
     pub fn snapshot(&self) -> BTreeMap<(&'static str, String), u64> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// All attempts so far.
@@ -171,10 +174,14 @@ impl Client {
             .with_max_times(self.settings.max_retries)
             .build();
         let mut limited = 0usize;
-        let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), call.path);
+        let url = format!(
+            "{}{}",
+            self.settings.base_url.trim_end_matches('/'),
+            call.path
+        );
         loop {
             let token = self.token.current()?;
-            self.budget.acquire().await;
+            let spent = self.budget.acquire().await;
             let mut req = self
                 .http
                 .request(call.method.clone(), &url)
@@ -185,10 +192,16 @@ impl Client {
             if let Some(b) = call.body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
+            let sent = req.send().await;
+            self.budget.finished(spent);
+            let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    let outcome = if e.is_timeout() { "timeout" } else { "transport" };
+                    let outcome = if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "transport"
+                    };
                     self.stats.record(call.endpoint, outcome.into());
                     // A failed connect never reached Cloudflare, so any call may be repeated.
                     let retryable = e.is_connect() || idem == Idempotency::Safe;
@@ -207,7 +220,8 @@ impl Client {
                 }
             };
             let status = resp.status();
-            self.stats.record(call.endpoint, status.as_u16().to_string());
+            self.stats
+                .record(call.endpoint, status.as_u16().to_string());
             let hint = wait_hint(resp.headers(), status == StatusCode::TOO_MANY_REQUESTS);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let pause = hint.unwrap_or(self.settings.default_429_pause);
@@ -230,7 +244,9 @@ impl Client {
             let body = match resp.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
-                    if idem == Idempotency::Safe && let Some(d) = delays.next() {
+                    if idem == Idempotency::Safe
+                        && let Some(d) = delays.next()
+                    {
                         tokio::time::sleep(d).await;
                         continue;
                     }
@@ -238,7 +254,9 @@ impl Client {
                 }
             };
             if status.is_server_error() {
-                if idem == Idempotency::Safe && let Some(d) = delays.next() {
+                if idem == Idempotency::Safe
+                    && let Some(d) = delays.next()
+                {
                     tracing::debug!(endpoint = call.endpoint, %status, delay = ?d, "retrying");
                     tokio::time::sleep(d).await;
                     continue;
@@ -334,11 +352,17 @@ impl Client {
 
     /// `GET /user/tokens/verify`.
     pub async fn verify_token(&self) -> Result<TokenStatus, CloudflareError> {
-        Ok(self.get("tokens.verify", "/user/tokens/verify".into(), vec![]).await?.0)
+        Ok(self
+            .get("tokens.verify", "/user/tokens/verify".into(), vec![])
+            .await?
+            .0)
     }
 
     /// `GET /accounts/{id}/tokens/verify` (account-owned tokens).
-    pub async fn verify_account_token(&self, account: &str) -> Result<TokenStatus, CloudflareError> {
+    pub async fn verify_account_token(
+        &self,
+        account: &str,
+    ) -> Result<TokenStatus, CloudflareError> {
         let path = format!("/accounts/{account}/tokens/verify");
         Ok(self.get("account_tokens.verify", path, vec![]).await?.0)
     }
@@ -347,13 +371,18 @@ impl Client {
 
     /// Lists zones, all pages; `name` filters by exact apex.
     pub async fn list_zones(&self, name: Option<&str>) -> Result<Vec<Zone>, CloudflareError> {
-        let q = name.map(|n| vec![("name", n.to_string())]).unwrap_or_default();
+        let q = name
+            .map(|n| vec![("name", n.to_string())])
+            .unwrap_or_default();
         self.all_pages("zones.list", "/zones".into(), q, 50).await
     }
 
     /// Gets one zone.
     pub async fn get_zone(&self, zone: &str) -> Result<Zone, CloudflareError> {
-        Ok(self.get("zones.get", format!("/zones/{zone}"), vec![]).await?.0)
+        Ok(self
+            .get("zones.get", format!("/zones/{zone}"), vec![])
+            .await?
+            .0)
     }
 
     // === DNS records ===
@@ -373,8 +402,13 @@ impl Client {
             q.push(("type", t.to_string()));
         }
         let per_page = self.settings.dns_per_page;
-        self.all_pages("dns_records.list", format!("/zones/{zone}/dns_records"), q, per_page)
-            .await
+        self.all_pages(
+            "dns_records.list",
+            format!("/zones/{zone}/dns_records"),
+            q,
+            per_page,
+        )
+        .await
     }
 
     /// Creates a record.
@@ -384,7 +418,8 @@ impl Client {
         rec: &DnsRecordInput,
     ) -> Result<DnsRecord, CloudflareError> {
         let path = format!("/zones/{zone}/dns_records");
-        self.write(Method::POST, "dns_records.create", path, rec).await
+        self.write(Method::POST, "dns_records.create", path, rec)
+            .await
     }
 
     /// Overwrites a record (PUT).
@@ -395,7 +430,8 @@ impl Client {
         rec: &DnsRecordInput,
     ) -> Result<DnsRecord, CloudflareError> {
         let path = format!("/zones/{zone}/dns_records/{id}");
-        self.write(Method::PUT, "dns_records.update", path, rec).await
+        self.write(Method::PUT, "dns_records.update", path, rec)
+            .await
     }
 
     /// Changes some fields of a record (PATCH); `fields` is a JSON object.
@@ -406,13 +442,17 @@ impl Client {
         fields: &serde_json::Value,
     ) -> Result<DnsRecord, CloudflareError> {
         let path = format!("/zones/{zone}/dns_records/{id}");
-        self.write(Method::PATCH, "dns_records.patch", path, fields).await
+        self.write(Method::PATCH, "dns_records.patch", path, fields)
+            .await
     }
 
     /// Deletes a record; an already deleted record is not an error.
     pub async fn delete_dns_record(&self, zone: &str, id: &str) -> Result<(), CloudflareError> {
-        self.delete("dns_records.delete", format!("/zones/{zone}/dns_records/{id}"))
-            .await
+        self.delete(
+            "dns_records.delete",
+            format!("/zones/{zone}/dns_records/{id}"),
+        )
+        .await
     }
 
     /// Runs a batch in one transaction. Not retried on an unknown outcome: the caller re-reads.
@@ -422,7 +462,8 @@ impl Client {
         batch: &BatchRequest,
     ) -> Result<BatchResult, CloudflareError> {
         let path = format!("/zones/{zone}/dns_records/batch");
-        self.write(Method::POST, "dns_records.batch", path, batch).await
+        self.write(Method::POST, "dns_records.batch", path, batch)
+            .await
     }
 
     // === pools ===
@@ -440,7 +481,11 @@ impl Client {
     }
 
     /// Creates a pool.
-    pub async fn create_pool(&self, account: &str, pool: &PoolInput) -> Result<Pool, CloudflareError> {
+    pub async fn create_pool(
+        &self,
+        account: &str,
+        pool: &PoolInput,
+    ) -> Result<Pool, CloudflareError> {
         let path = format!("/accounts/{account}/load_balancers/pools");
         self.write(Method::POST, "pools.create", path, pool).await
     }
@@ -469,18 +514,29 @@ impl Client {
 
     /// Deletes a pool; 412 with code 1005 means it is still referenced.
     pub async fn delete_pool(&self, account: &str, id: &str) -> Result<(), CloudflareError> {
-        self.delete("pools.delete", format!("/accounts/{account}/load_balancers/pools/{id}"))
-            .await
+        self.delete(
+            "pools.delete",
+            format!("/accounts/{account}/load_balancers/pools/{id}"),
+        )
+        .await
     }
 
     /// Pool health, as returned (its shape varies between API versions).
-    pub async fn pool_health(&self, account: &str, id: &str) -> Result<serde_json::Value, CloudflareError> {
+    pub async fn pool_health(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<serde_json::Value, CloudflareError> {
         let path = format!("/accounts/{account}/load_balancers/pools/{id}/health");
         Ok(self.get("pools.health", path, vec![]).await?.0)
     }
 
     /// What references a pool (LBs) and what it references (its monitor).
-    pub async fn pool_references(&self, account: &str, id: &str) -> Result<Vec<Reference>, CloudflareError> {
+    pub async fn pool_references(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Vec<Reference>, CloudflareError> {
         let path = format!("/accounts/{account}/load_balancers/pools/{id}/references");
         Ok(self.get("pools.references", path, vec![]).await?.0)
     }
@@ -500,7 +556,11 @@ impl Client {
     }
 
     /// Creates a monitor.
-    pub async fn create_monitor(&self, account: &str, m: &MonitorInput) -> Result<Monitor, CloudflareError> {
+    pub async fn create_monitor(
+        &self,
+        account: &str,
+        m: &MonitorInput,
+    ) -> Result<Monitor, CloudflareError> {
         let path = format!("/accounts/{account}/load_balancers/monitors");
         self.write(Method::POST, "monitors.create", path, m).await
     }
@@ -529,20 +589,30 @@ impl Client {
 
     /// Deletes a monitor.
     pub async fn delete_monitor(&self, account: &str, id: &str) -> Result<(), CloudflareError> {
-        self.delete("monitors.delete", format!("/accounts/{account}/load_balancers/monitors/{id}"))
-            .await
+        self.delete(
+            "monitors.delete",
+            format!("/accounts/{account}/load_balancers/monitors/{id}"),
+        )
+        .await
     }
 
     // === load balancers ===
 
     /// Lists a zone's load balancers.
-    pub async fn list_load_balancers(&self, zone: &str) -> Result<Vec<LoadBalancer>, CloudflareError> {
+    pub async fn list_load_balancers(
+        &self,
+        zone: &str,
+    ) -> Result<Vec<LoadBalancer>, CloudflareError> {
         let path = format!("/zones/{zone}/load_balancers");
         Ok(self.get("load_balancers.list", path, vec![]).await?.0)
     }
 
     /// Gets a load balancer.
-    pub async fn get_load_balancer(&self, zone: &str, id: &str) -> Result<LoadBalancer, CloudflareError> {
+    pub async fn get_load_balancer(
+        &self,
+        zone: &str,
+        id: &str,
+    ) -> Result<LoadBalancer, CloudflareError> {
         let path = format!("/zones/{zone}/load_balancers/{id}");
         Ok(self.get("load_balancers.get", path, vec![]).await?.0)
     }
@@ -554,7 +624,8 @@ impl Client {
         lb: &LoadBalancerInput,
     ) -> Result<LoadBalancer, CloudflareError> {
         let path = format!("/zones/{zone}/load_balancers");
-        self.write(Method::POST, "load_balancers.create", path, lb).await
+        self.write(Method::POST, "load_balancers.create", path, lb)
+            .await
     }
 
     /// Overwrites a load balancer (PUT). cfgeo itself PATCHes; this is for completeness.
@@ -565,7 +636,8 @@ impl Client {
         lb: &LoadBalancerInput,
     ) -> Result<LoadBalancer, CloudflareError> {
         let path = format!("/zones/{zone}/load_balancers/{id}");
-        self.write(Method::PUT, "load_balancers.update", path, lb).await
+        self.write(Method::PUT, "load_balancers.update", path, lb)
+            .await
     }
 
     /// Changes only managed fields of a load balancer (PATCH).
@@ -576,13 +648,17 @@ impl Client {
         patch: &LoadBalancerPatch,
     ) -> Result<LoadBalancer, CloudflareError> {
         let path = format!("/zones/{zone}/load_balancers/{id}");
-        self.write(Method::PATCH, "load_balancers.patch", path, patch).await
+        self.write(Method::PATCH, "load_balancers.patch", path, patch)
+            .await
     }
 
     /// Deletes a load balancer.
     pub async fn delete_load_balancer(&self, zone: &str, id: &str) -> Result<(), CloudflareError> {
-        self.delete("load_balancers.delete", format!("/zones/{zone}/load_balancers/{id}"))
-            .await
+        self.delete(
+            "load_balancers.delete",
+            format!("/zones/{zone}/load_balancers/{id}"),
+        )
+        .await
     }
 }
 

@@ -72,7 +72,11 @@ pub enum CloudflareError {
 }
 
 fn join(errors: &[ApiMessage]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl CloudflareError {
@@ -106,7 +110,9 @@ impl CloudflareError {
     /// Whether trying again later could succeed (the world, not the request, was wrong).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Api { status, .. } | Self::Http { status, .. } => *status >= 500 || *status == 429,
+            Self::Api { status, .. } | Self::Http { status, .. } => {
+                *status >= 500 || *status == 429
+            }
             Self::RateLimited { .. } | Self::Timeout { .. } | Self::Transport(_) => true,
             Self::Decode { .. } | Self::Token(_) => false,
         }

@@ -39,7 +39,10 @@ fn parse_seconds_or_date(v: &str) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn parse_structured(v: &str) -> (Option<u64>, Option<u64>) {
@@ -63,22 +66,41 @@ mod tests {
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            m.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         m
     }
 
     #[test]
     fn reads_each_header_form() {
-        assert_eq!(wait_hint(&h(&[("retry-after", "7")]), true), Some(Duration::from_secs(7)));
+        assert_eq!(
+            wait_hint(&h(&[("retry-after", "7")]), true),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(
             wait_hint(&h(&[("ratelimit", "\"default\";r=0;t=30")]), false),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(wait_hint(&h(&[("ratelimit", "\"default\";r=5;t=30")]), false), None);
+        assert_eq!(
+            wait_hint(&h(&[("ratelimit", "\"default\";r=5;t=30")]), false),
+            None
+        );
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(60));
-        let got = wait_hint(&h(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &future)]), false).unwrap();
-        assert!(got > Duration::from_secs(55) && got <= Duration::from_secs(60), "{got:?}");
+        let got = wait_hint(
+            &h(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &future),
+            ]),
+            false,
+        )
+        .unwrap();
+        assert!(
+            got > Duration::from_secs(55) && got <= Duration::from_secs(60),
+            "{got:?}"
+        );
         assert_eq!(wait_hint(&h(&[]), true), None);
     }
 }

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// Neither a value nor a file was given.
-    #[error("no Cloudflare API token: set CF_API_TOKEN, or CF_API_TOKEN_FILE, or CF_API_TOKEN=file:/path")]
+    #[error(
+        "no Cloudflare API token: set CF_API_TOKEN, or CF_API_TOKEN_FILE, or CF_API_TOKEN=file:/path"
+    )]
     Missing,
     /// The value or file is empty.
     #[error("the Cloudflare API token from {0} is empty")]
@@ -160,8 +162,14 @@ mod tests {
 
     #[test]
     fn empty_and_missing_are_errors() {
-        assert!(matches!(TokenSource::from_settings(Some("  "), None), Err(TokenError::Empty(_))));
-        assert!(matches!(TokenSource::from_settings(None, None), Err(TokenError::Missing)));
+        assert!(matches!(
+            TokenSource::from_settings(Some("  "), None),
+            Err(TokenError::Empty(_))
+        ));
+        assert!(matches!(
+            TokenSource::from_settings(None, None),
+            Err(TokenError::Missing)
+        ));
     }
 
     #[test]

@@ -643,7 +643,10 @@ mod tests {
             monitor: Some(None),
             ..Default::default()
         };
-        assert_eq!(serde_json::to_value(&p).unwrap(), serde_json::json!({"monitor": null}));
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({"monitor": null})
+        );
         assert!(PoolPatch::default().is_empty());
     }
 
@@ -654,7 +657,11 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(z.batch_limit(), 200);
-        z.plan = Some(ZonePlan { id: None, name: Some("Pro Website".into()), legacy_id: Some("pro".into()) });
+        z.plan = Some(ZonePlan {
+            id: None,
+            name: Some("Pro Website".into()),
+            legacy_id: Some("pro".into()),
+        });
         assert_eq!(z.batch_limit(), 3500);
     }
 }

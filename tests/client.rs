@@ -1,0 +1,168 @@
+//! The Cloudflare client against the emulator over real HTTP: paging, the shared budget under a
+//! 429 storm, retries and their limits, `success:false`, and the token kept out of every log.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cfgeo::cloudflare::types::{DnsRecordInput, RecordType};
+use cfgeo::cloudflare::{ApiToken, Client, ClientSettings, TokenSource};
+use cfgeo::emulator::{Emulator, EmulatorConfig, FaultAction, FaultSpec};
+use common::*;
+
+fn rec(i: usize) -> DnsRecordInput {
+    DnsRecordInput {
+        name: format!("r{i}.example.com"),
+        record_type: RecordType::A,
+        content: format!("192.0.2.{}", i % 250 + 1),
+        ttl: 1,
+        proxied: false,
+        comment: None,
+        tags: vec![],
+        priority: None,
+    }
+}
+
+#[tokio::test]
+async fn lists_every_page() {
+    let emu = emulator().await;
+    let zone = emu.zone_id("example.com").unwrap();
+    let c = client(&emu);
+    for i in 0..230 {
+        c.create_dns_record(&zone, &rec(i)).await.unwrap();
+    }
+    let settings = ClientSettings {
+        base_url: emu.base_url(),
+        dns_per_page: 50,
+        ..ClientSettings::default()
+    };
+    let paged = Client::new(settings, TokenSource::Static(ApiToken::new(TOKEN))).unwrap();
+    emu.reset_calls();
+    let all = paged.list_dns_records(&zone, None, None).await.unwrap();
+    assert_eq!(all.iter().filter(|r| r.name.starts_with('r')).count(), 230);
+    assert_eq!(emu.call_log().len(), all.len().div_ceil(50), "one call per page, none past the end");
+}
+
+#[tokio::test]
+async fn a_429_storm_pauses_the_budget_and_no_window_exceeds_the_limit() {
+    let limit = 15u32;
+    let window = Duration::from_secs(2);
+    let emu = Emulator::start(EmulatorConfig {
+        rate_limit: limit,
+        rate_window: window,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    // Extra 429s with Retry-After on top of the real limit.
+    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 4, FaultAction::rate_limited(1))).unwrap();
+    let settings = ClientSettings {
+        base_url: emu.base_url(),
+        rate_limit: limit,
+        rate_window: window,
+        backoff_min: Duration::from_millis(10),
+        ..ClientSettings::default()
+    };
+    let c = Client::new(settings, TokenSource::Static(ApiToken::new(TOKEN))).unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.list_zones(None).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("every call succeeds in the end");
+    }
+    assert!(c.budget().paused_total() >= Duration::from_secs(1), "the 429s paused the budget");
+    let times: Vec<u64> = emu.call_log().iter().map(|c| c.at_ms).collect();
+    for (i, t) in times.iter().enumerate() {
+        let n = times[i..].iter().filter(|u| **u < t + window.as_millis() as u64).count();
+        assert!(n <= limit as usize, "{n} calls in the window starting at {t} ms");
+    }
+    let real_429 = emu.call_log().iter().filter(|c| c.status == Some(429) && c.fault.is_none()).count();
+    assert_eq!(real_429, 0, "the budget kept us under the emulator's own limit");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_surfaced_and_posts_are_not_repeated() {
+    let emu = emulator().await;
+    let zone = emu.zone_id("example.com").unwrap();
+    let c = client(&emu);
+    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 2, FaultAction::status(502))).unwrap();
+    c.list_zones(None).await.expect("two 502s are retried away");
+
+    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 100, FaultAction::status(503))).unwrap();
+    let e = c.list_zones(None).await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e}");
+    emu.clear_faults();
+
+    emu.reset_calls();
+    emu.inject_fault(FaultSpec::new("POST", "/client/v4/zones/*/dns_records", 1, FaultAction::status(500))).unwrap();
+    assert_eq!(c.create_dns_record(&zone, &rec(1)).await.unwrap_err().status(), Some(500));
+    assert_eq!(emu.call_log().len(), 1, "a create with an unknown outcome is not repeated");
+
+    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 1, FaultAction::drop_connection())).unwrap();
+    c.list_zones(None).await.expect("a dropped connection on a read is retried");
+}
+
+#[tokio::test]
+async fn success_false_on_200_and_non_json_are_errors_with_cloudflare_text() {
+    use axum::{Router, routing::get};
+    let app = Router::new()
+        .route(
+            "/client/v4/zones",
+            get(|| async { axum::Json(serde_json::json!({"success": false, "errors": [{"code": 1234, "message": "nope"}], "messages": [], "result": null})) }),
+        )
+        .route("/client/v4/user/tokens/verify", get(|| async { "<html>not json</html>" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let settings = ClientSettings {
+        base_url: format!("http://{addr}/client/v4"),
+        ..ClientSettings::default()
+    };
+    let c = Client::new(settings, TokenSource::Static(ApiToken::new(TOKEN))).unwrap();
+    let e = c.list_zones(None).await.unwrap_err();
+    assert!(e.has_code(1234) && e.to_string().contains("nope"), "{e}");
+    let e = c.verify_token().await.unwrap_err().to_string();
+    assert!(e.contains("decoded") && e.contains("not json"), "{e}");
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_logs_errors_or_debug_output() {
+    let cap = Capture::default();
+    let writer = cap.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _g = tracing::subscriber::set_default(sub);
+    let emu = Emulator::start(EmulatorConfig {
+        tokens: vec!["some-other-token".into()],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&emu);
+    let e = c.list_zones(None).await.unwrap_err();
+    assert_eq!(e.status(), Some(403));
+    let mut all = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    all.push_str(&format!("{e} {e:?} {c:?}"));
+    all.push_str(&serde_json::to_string(&emu.call_log()).unwrap());
+    assert!(!all.is_empty());
+    assert!(!all.contains(TOKEN), "token leaked: {all}");
+}
