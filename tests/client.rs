@@ -41,7 +41,11 @@ async fn lists_every_page() {
     emu.reset_calls();
     let all = paged.list_dns_records(&zone, None, None).await.unwrap();
     assert_eq!(all.iter().filter(|r| r.name.starts_with('r')).count(), 230);
-    assert_eq!(emu.call_log().len(), all.len().div_ceil(50), "one call per page, none past the end");
+    assert_eq!(
+        emu.call_log().len(),
+        all.len().div_ceil(50),
+        "one call per page, none past the end"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +60,13 @@ async fn a_429_storm_pauses_the_budget_and_no_window_exceeds_the_limit() {
     .await
     .unwrap();
     // Extra 429s with Retry-After on top of the real limit.
-    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 4, FaultAction::rate_limited(1))).unwrap();
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        4,
+        FaultAction::rate_limited(1),
+    ))
+    .unwrap();
     let settings = ClientSettings {
         base_url: emu.base_url(),
         rate_limit: limit,
@@ -74,14 +84,30 @@ async fn a_429_storm_pauses_the_budget_and_no_window_exceeds_the_limit() {
     for t in tasks {
         t.await.unwrap().expect("every call succeeds in the end");
     }
-    assert!(c.budget().paused_total() >= Duration::from_secs(1), "the 429s paused the budget");
+    assert!(
+        c.budget().paused_total() >= Duration::from_secs(1),
+        "the 429s paused the budget"
+    );
     let times: Vec<u64> = emu.call_log().iter().map(|c| c.at_ms).collect();
     for (i, t) in times.iter().enumerate() {
-        let n = times[i..].iter().filter(|u| **u < t + window.as_millis() as u64).count();
-        assert!(n <= limit as usize, "{n} calls in the window starting at {t} ms");
+        let n = times[i..]
+            .iter()
+            .filter(|u| **u < t + window.as_millis() as u64)
+            .count();
+        assert!(
+            n <= limit as usize,
+            "{n} calls in the window starting at {t} ms"
+        );
     }
-    let real_429 = emu.call_log().iter().filter(|c| c.status == Some(429) && c.fault.is_none()).count();
-    assert_eq!(real_429, 0, "the budget kept us under the emulator's own limit");
+    let real_429 = emu
+        .call_log()
+        .iter()
+        .filter(|c| c.status == Some(429) && c.fault.is_none())
+        .count();
+    assert_eq!(
+        real_429, 0,
+        "the budget kept us under the emulator's own limit"
+    );
 }
 
 #[tokio::test]
@@ -89,21 +115,57 @@ async fn server_errors_are_retried_then_surfaced_and_posts_are_not_repeated() {
     let emu = emulator().await;
     let zone = emu.zone_id("example.com").unwrap();
     let c = client(&emu);
-    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 2, FaultAction::status(502))).unwrap();
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        2,
+        FaultAction::status(502),
+    ))
+    .unwrap();
     c.list_zones(None).await.expect("two 502s are retried away");
 
-    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 100, FaultAction::status(503))).unwrap();
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        100,
+        FaultAction::status(503),
+    ))
+    .unwrap();
     let e = c.list_zones(None).await.unwrap_err();
     assert_eq!(e.status(), Some(503), "{e}");
     emu.clear_faults();
 
     emu.reset_calls();
-    emu.inject_fault(FaultSpec::new("POST", "/client/v4/zones/*/dns_records", 1, FaultAction::status(500))).unwrap();
-    assert_eq!(c.create_dns_record(&zone, &rec(1)).await.unwrap_err().status(), Some(500));
-    assert_eq!(emu.call_log().len(), 1, "a create with an unknown outcome is not repeated");
+    emu.inject_fault(FaultSpec::new(
+        "POST",
+        "/client/v4/zones/*/dns_records",
+        1,
+        FaultAction::status(500),
+    ))
+    .unwrap();
+    assert_eq!(
+        c.create_dns_record(&zone, &rec(1))
+            .await
+            .unwrap_err()
+            .status(),
+        Some(500)
+    );
+    assert_eq!(
+        emu.call_log().len(),
+        1,
+        "a create with an unknown outcome is not repeated"
+    );
 
-    emu.inject_fault(FaultSpec::new("GET", "/client/v4/zones", 1, FaultAction::drop_connection())).unwrap();
-    c.list_zones(None).await.expect("a dropped connection on a read is retried");
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        1,
+        FaultAction::drop_connection(),
+    ))
+    .unwrap();
+    c.list_zones(None)
+        .await
+        .expect("a dropped connection on a read is retried");
 }
 
 #[tokio::test]

@@ -25,10 +25,10 @@ pub fn wait_hint(headers: &HeaderMap, is_429: bool) -> Option<Duration> {
         }
     }
     let remaining = get("x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
-    if is_429 || remaining == Some(0) {
-        if let Some(v) = get("x-ratelimit-reset").and_then(parse_seconds_or_date) {
-            return Some(v);
-        }
+    if (is_429 || remaining == Some(0))
+        && let Some(v) = get("x-ratelimit-reset").and_then(parse_seconds_or_date)
+    {
+        return Some(v);
     }
     None
 }

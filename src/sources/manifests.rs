@@ -121,8 +121,16 @@ where
 {
     let mut out = Vec::new();
     for (path, index, mut doc) in read_documents(dir)? {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let api = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if kind != K::KIND || api != K::API_VERSION {
             continue;
         }

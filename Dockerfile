@@ -1,0 +1,13 @@
+# Static cfgeo binary on a minimal, shell-less base, running as a non-root user.
+FROM rust:1.95-bookworm AS build
+RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin cfgeo
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/target/x86_64-unknown-linux-musl/release/cfgeo /cfgeo
+USER 65532:65532
+ENTRYPOINT ["/cfgeo"]
+CMD ["run"]
