@@ -25,6 +25,7 @@ mod journal;
 mod lb;
 mod ratelimit;
 mod state;
+pub use state::merge_patch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -88,6 +88,15 @@ impl GeoEngine {
     ) -> Result<Report, GeoError> {
         let refs: Vec<&Ingress> = ingresses.iter().map(|i| i.as_ref()).collect();
         let (desired, notices) = desired_state(&refs, &self.settings);
+        self.pass_desired(desired, notices).await
+    }
+
+    /// One pass over an already computed desired state.
+    async fn pass_desired(
+        &mut self,
+        desired: DesiredGeo,
+        notices: Vec<Notice>,
+    ) -> Result<Report, GeoError> {
         self.publish_new(notices).await;
         let result = reconcile(&self.client, &self.settings, &desired).await;
         match &result {
@@ -150,10 +159,14 @@ impl GeoEngine {
             if rx.borrow().is_some() {
                 let snap = rx.borrow().clone().unwrap_or_default();
                 let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
-                let unchanged = trigger == Trigger::Change
-                    && self.last_applied.as_ref() == Some(&desired_state(&refs, &self.settings).0);
-                if !unchanged {
-                    match self.pass(&snap).await {
+                let (desired, notices) = desired_state(&refs, &self.settings);
+                let unchanged =
+                    trigger == Trigger::Change && self.last_applied.as_ref() == Some(&desired);
+                if unchanged {
+                    // Notices can change without the desired state (a new bad object).
+                    self.publish_new(notices).await;
+                } else {
+                    match self.pass_desired(desired, notices).await {
                         Ok(report) => {
                             retry_at = None;
                             retry_delay = self.timing.retry_min;

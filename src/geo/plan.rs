@@ -194,7 +194,7 @@ impl Plan {
 /// Later phases wait for earlier ones because they depend on ids and on the pool listing.
 pub fn plan(desired: &DesiredGeo, obs: &Observed, s: &GeoSettings, now: u64) -> Plan {
     let mut warnings = Vec::new();
-    let v = View::new(obs, s);
+    let v = View::new(obs);
     for phase in [plan_monitors, plan_pools, plan_lbs] {
         let actions = phase(desired, &v, s, now, &mut warnings);
         if !actions.is_empty() {
@@ -221,7 +221,7 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(obs: &'a Observed, _s: &GeoSettings) -> Self {
+    fn new(obs: &'a Observed) -> Self {
         let mut canonical: BTreeMap<&str, &Pool> = BTreeMap::new();
         for p in &obs.pools {
             canonical

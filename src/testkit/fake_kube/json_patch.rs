@@ -1,6 +1,6 @@
 //! JSON merge patch (RFC 7386) and JSON patch (RFC 6902) as the fake API server applies them.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Why a JSON patch could not be applied.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -19,26 +19,8 @@ pub enum PatchError {
     TestFailed(String),
 }
 
-/// Applies an RFC 7386 merge patch: objects merge key by key, `null` removes, anything else
-/// (arrays included) replaces.
-pub fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(target) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                target.remove(key);
-            } else {
-                merge(target.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
-}
+/// Applies an RFC 7386 merge patch (the same merge the emulator uses for Cloudflare PATCH).
+pub use crate::emulator::merge_patch as merge;
 
 /// Applies an RFC 6902 JSON patch. Works on a copy so a failing operation leaves `target`
 /// untouched, as the operations are atomic.
