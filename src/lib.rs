@@ -10,6 +10,7 @@
 //! - [`emulator`]: a stateful in-memory Cloudflare API for tests and for trying cfgeo without an
 //!   account.
 //! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
+//! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`testkit`]: a fake Kubernetes API server used by tests and benchmarks.
@@ -23,6 +24,7 @@ pub mod emulator;
 pub mod events;
 pub mod geo;
 pub mod model;
+pub mod records;
 pub mod sources;
 pub mod telemetry;
 pub mod testkit;

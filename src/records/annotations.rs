@@ -1,0 +1,1 @@
+//! The annotations the record sources read, under both external-dns prefixes.

@@ -1,0 +1,17 @@
+//! The record synchronizer: sources turn Kubernetes objects into desired [`Endpoint`]s, the TXT
+//! registry decides which zone records are ours, a pure planner compares the two, and the
+//! writer applies the changes through Cloudflare's batch endpoint.
+//!
+//! `endpoint`, `annotations`, `sources`, `registry`, `filter` and `plan` are pure; `apply` and
+//! `engine` are the effectful edges.
+
+pub mod annotations;
+pub mod endpoint;
+pub mod filter;
+pub mod kinds;
+pub mod plan;
+pub mod registry;
+pub mod sources;
+
+pub use endpoint::{CfProps, Endpoint};
+pub use plan::{ChangeGroup, Op, Plan, PlanSettings, Policy};

@@ -1,0 +1,1 @@
+//! Record sources: Kubernetes objects to desired endpoints. Pure functions over snapshots.
