@@ -27,6 +27,9 @@ pub enum Command {
     /// Run the controller: watch Kubernetes (or read --manifests) and keep this cluster's
     /// Cloudflare pool and the shared proximity load balancer in step.
     Run(Box<app::RunArgs>),
+    /// Print what `run` would change in Cloudflare (both engines), as a diff, without writing.
+    /// Reads a live cluster or --manifests. Exits 2 when there are changes, 0 when none.
+    Plan(Box<app::RunArgs>),
 }
 
 /// Runs the parsed command; `Ok` carries the process exit code.
@@ -38,6 +41,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             emulator::serve(args, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => app::run(*args, crate::telemetry::shutdown_on_signal()).await,
+        Command::Run(args) => {
+            app::run(
+                *args,
+                app::Mode::Run,
+                crate::telemetry::shutdown_on_signal(),
+            )
+            .await
+        }
+        Command::Plan(args) => {
+            app::run(
+                *args,
+                app::Mode::Plan,
+                crate::telemetry::shutdown_on_signal(),
+            )
+            .await
+        }
     }
 }

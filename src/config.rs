@@ -434,3 +434,283 @@ mod tests {
         );
     }
 }
+
+/// A record source (`--source`); each needs its own RBAC rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum SourceKind {
+    /// Ingresses (hosts, TLS hosts and the hostname annotation).
+    Ingress,
+    /// Services of type LoadBalancer, ClusterIP (internal-hostname) and ExternalName.
+    Service,
+    /// Gateway API HTTPRoutes.
+    GatewayHttproute,
+    /// Gateway API GRPCRoutes.
+    GatewayGrpcroute,
+    /// Gateway API TLSRoutes.
+    GatewayTlsroute,
+    /// Gateway API TCPRoutes.
+    GatewayTcproute,
+    /// Gateway API UDPRoutes.
+    GatewayUdproute,
+    /// external-dns DNSEndpoint objects (externaldns.k8s.io/v1alpha1).
+    Crd,
+}
+
+impl SourceKind {
+    /// The flag value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ingress => "ingress",
+            Self::Service => "service",
+            Self::GatewayHttproute => "gateway-httproute",
+            Self::GatewayGrpcroute => "gateway-grpcroute",
+            Self::GatewayTlsroute => "gateway-tlsroute",
+            Self::GatewayTcproute => "gateway-tcproute",
+            Self::GatewayUdproute => "gateway-udproute",
+            Self::Crd => "crd",
+        }
+    }
+
+    /// True for the Gateway API route sources (which also watch Gateways).
+    pub fn is_gateway(&self) -> bool {
+        matches!(
+            self,
+            Self::GatewayHttproute
+                | Self::GatewayGrpcroute
+                | Self::GatewayTlsroute
+                | Self::GatewayTcproute
+                | Self::GatewayUdproute
+        )
+    }
+}
+
+/// The record synchronizer's settings, named as external-dns names them.
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Record sources; repeat the flag or separate with commas. Without any, the record
+    /// synchronizer is off.
+    #[arg(
+        long = "source",
+        env = "CFGEO_SOURCES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub sources: Vec<SourceKind>,
+
+    /// What the synchronizer may do: sync (create, update, delete), upsert-only (never delete)
+    /// or create-only.
+    #[arg(
+        long = "policy",
+        env = "CFGEO_POLICY",
+        value_enum,
+        default_value = "sync"
+    )]
+    pub policy: crate::records::Policy,
+
+    /// Owner written into ownership TXT records (external-dns's --txt-owner-id). Use the value
+    /// external-dns used to adopt its records. Default: the owner id (CFGEO_OWNER_ID).
+    #[arg(long = "txt-owner-id", env = "CFGEO_TXT_OWNER_ID")]
+    pub txt_owner_id: Option<String>,
+
+    /// Prefix of ownership TXT names; may contain %{record_type}. Excludes --txt-suffix.
+    #[arg(
+        long = "txt-prefix",
+        env = "CFGEO_TXT_PREFIX",
+        default_value = "",
+        conflicts_with = "txt_suffix"
+    )]
+    pub txt_prefix: String,
+
+    /// Suffix of the first label of ownership TXT names; may contain %{record_type}.
+    #[arg(long = "txt-suffix", env = "CFGEO_TXT_SUFFIX", default_value = "")]
+    pub txt_suffix: String,
+
+    /// Replacement for `*` in ownership TXT names of wildcard records.
+    #[arg(
+        long = "txt-wildcard-replacement",
+        env = "CFGEO_TXT_WILDCARD_REPLACEMENT",
+        default_value = ""
+    )]
+    pub txt_wildcard_replacement: String,
+
+    /// Limit records to these domains (suffix match). A zone is used when it contains or is
+    /// contained by a filter, so `dev.example.com` selects zone `example.com`.
+    #[arg(
+        long = "domain-filter",
+        env = "CFGEO_DOMAIN_FILTER",
+        value_delimiter = ','
+    )]
+    pub domain_filter: Vec<String>,
+
+    /// Domains to leave alone even when --domain-filter matches.
+    #[arg(
+        long = "exclude-domains",
+        env = "CFGEO_EXCLUDE_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub exclude_domains: Vec<String>,
+
+    /// Regular expression of names to manage; overrides --domain-filter.
+    #[arg(long = "regex-domain-filter", env = "CFGEO_REGEX_DOMAIN_FILTER")]
+    pub regex_domain_filter: Option<String>,
+
+    /// Regular expression of names to leave alone; overrides --exclude-domains.
+    #[arg(long = "regex-domain-exclusion", env = "CFGEO_REGEX_DOMAIN_EXCLUSION")]
+    pub regex_domain_exclusion: Option<String>,
+
+    /// Only these zone ids (no zone listing, so the token needs no account-wide Zone Read).
+    /// Default: CF_ZONE_ID when set, else every zone the token can see that the domain filter
+    /// selects.
+    #[arg(
+        long = "zone-id-filter",
+        env = "CFGEO_ZONE_ID_FILTER",
+        value_delimiter = ','
+    )]
+    pub zone_id_filter: Vec<String>,
+
+    /// Record types the synchronizer manages.
+    #[arg(
+        long = "managed-record-types",
+        env = "CFGEO_MANAGED_RECORD_TYPES",
+        value_delimiter = ',',
+        default_value = "A,AAAA,CNAME"
+    )]
+    pub managed_record_types: Vec<String>,
+
+    /// Proxy records through Cloudflare unless an object's cloudflare-proxied annotation says
+    /// otherwise (never for types Cloudflare cannot proxy).
+    #[arg(
+        long = "cloudflare-proxied",
+        env = "CFGEO_CLOUDFLARE_PROXIED",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub cloudflare_proxied: bool,
+
+    /// Comment for records whose object sets none.
+    #[arg(
+        long = "cloudflare-record-comment",
+        env = "CFGEO_CLOUDFLARE_RECORD_COMMENT"
+    )]
+    pub cloudflare_record_comment: Option<String>,
+
+    /// Operations per batch transaction. Default: the zone plan's limit (200 on Free, 3,500
+    /// on paid plans); a larger value is capped at that limit.
+    #[arg(long = "batch-change-size", env = "CFGEO_BATCH_CHANGE_SIZE")]
+    pub batch_change_size: Option<usize>,
+
+    /// Full resync period in seconds (watch events are applied within a second between).
+    #[arg(long = "interval", env = "CFGEO_INTERVAL", default_value = "600", value_parser = parse_secs)]
+    pub interval: Duration,
+
+    /// Plan and log, write nothing.
+    #[arg(long = "dry-run", env = "CFGEO_DRY_RUN", default_value_t = false)]
+    pub dry_run: bool,
+
+    /// Only objects with these labels (label-selector syntax).
+    #[arg(long = "label-filter", env = "CFGEO_LABEL_FILTER")]
+    pub label_filter: Option<String>,
+
+    /// Only objects whose annotations match (label-selector syntax).
+    #[arg(long = "annotation-filter", env = "CFGEO_ANNOTATION_FILTER")]
+    pub annotation_filter: Option<String>,
+
+    /// Only this namespace (default: all namespaces).
+    #[arg(long = "namespace", env = "CFGEO_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Only Ingresses of these classes (spec.ingressClassName, then the legacy
+    /// kubernetes.io/ingress.class annotation).
+    #[arg(
+        long = "ingress-class",
+        env = "CFGEO_INGRESS_CLASS",
+        value_delimiter = ','
+    )]
+    pub ingress_class: Vec<String>,
+
+    /// Only Gateways with these labels (label-selector syntax).
+    #[arg(long = "gateway-label-filter", env = "CFGEO_GATEWAY_LABEL_FILTER")]
+    pub gateway_label_filter: Option<String>,
+
+    /// Annotation prefixes read, all at once (a later one wins when both set a key).
+    #[arg(
+        long = "annotation-prefix",
+        env = "CFGEO_ANNOTATION_PREFIX",
+        value_delimiter = ',',
+        default_value = "external-dns.alpha.kubernetes.io/,external-dns.kubernetes.io/"
+    )]
+    pub annotation_prefix: Vec<String>,
+}
+
+/// Parses whole seconds or a duration such as `10m`, `1h30m`, `90s`.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not seconds or a duration like 10m"))?;
+        num.clear();
+        total += match c {
+            'h' => n * 3600,
+            'm' => n * 60,
+            's' => n,
+            _ => return Err(format!("{s:?} is not seconds or a duration like 10m")),
+        };
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(format!(
+            "{s:?} is not a positive number of seconds or a duration like 10m"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// How the process runs beside other replicas and how it is observed.
+#[derive(Args, Debug, Clone)]
+pub struct OpsArgs {
+    /// Address of the admin server (/livez, /readyz, /metrics).
+    #[arg(
+        long = "admin-addr",
+        env = "CFGEO_ADMIN_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub admin_addr: std::net::SocketAddr,
+
+    /// Elect a leader among replicas on a coordination.k8s.io Lease: every replica watches
+    /// and plans, only the leader writes.
+    #[arg(
+        long = "leader-elect",
+        env = "CFGEO_LEADER_ELECT",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub leader_elect: bool,
+
+    /// Namespace of the Lease. Default: POD_NAMESPACE, else `default`.
+    #[arg(
+        long = "leader-election-namespace",
+        env = "CFGEO_LEADER_ELECTION_NAMESPACE"
+    )]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(
+        long = "leader-election-lease-name",
+        env = "CFGEO_LEADER_ELECTION_LEASE_NAME",
+        default_value = "cfgeo"
+    )]
+    pub leader_election_lease_name: String,
+}

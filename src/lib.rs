@@ -1,6 +1,7 @@
 //! cfgeo keeps Cloudflare load balancers and DNS records in step with Kubernetes.
 //!
 //! # Layout
+//! - [`admin`]: the admin HTTP server (`/livez`, `/readyz`, `/metrics`) and the metrics registry.
 //! - [`cli`]: the command line (clap derive, every flag also an environment variable) and wiring.
 //! - [`app`]: wiring of `cfgeo run` (the only place besides `cli` that uses anyhow).
 //! - [`config`]: validated settings shared by the engines.
@@ -13,9 +14,11 @@
 //! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
+//! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
 //! - [`testkit`]: a fake Kubernetes API server used by tests and benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod cloudflare;
@@ -23,6 +26,7 @@ pub mod config;
 pub mod emulator;
 pub mod events;
 pub mod geo;
+pub mod leader;
 pub mod model;
 pub mod records;
 pub mod sources;

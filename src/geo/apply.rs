@@ -81,6 +81,16 @@ fn now() -> u64 {
 const MAX_ROUNDS: usize = 12;
 const MAX_VERIFY: usize = 3;
 
+/// What a reconcile would do now, without writing (`cfgeo plan`).
+pub async fn preview(
+    client: &Client,
+    s: &GeoSettings,
+    desired: &DesiredGeo,
+) -> Result<crate::geo::Plan, GeoError> {
+    let obs = read_observed(client, s).await?;
+    Ok(plan(desired, &obs, s, now()))
+}
+
 /// Brings Cloudflare to the desired state and verifies the shared LBs afterwards.
 pub async fn reconcile(
     client: &Client,

@@ -28,6 +28,19 @@ impl std::fmt::Display for ObjectRef {
 }
 
 impl ObjectRef {
+    /// The reference of any object of `kind`.
+    pub fn of(
+        kind: &str,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone(),
+        }
+    }
+
     /// The reference of an Ingress.
     pub fn ingress(ing: &Ingress) -> Self {
         Self {

@@ -14,6 +14,7 @@ use super::apply::{GeoError, Report, reconcile};
 use super::desired::{DesiredGeo, Notice, Severity, desired_state};
 use super::plan::Action;
 use super::settings::GeoSettings;
+use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
 use crate::events::Reporter;
 use crate::sources::Snapshot;
@@ -53,6 +54,7 @@ pub struct GeoEngine {
     timing: Timing,
     emitted: BTreeSet<Notice>,
     last_applied: Option<DesiredGeo>,
+    metrics: Option<Metrics>,
 }
 
 /// Why a pass runs.
@@ -73,7 +75,14 @@ impl GeoEngine {
             timing,
             emitted: BTreeSet::new(),
             last_applied: None,
+            metrics: None,
         }
+    }
+
+    /// Records metrics.
+    pub fn with_metrics(mut self, m: Metrics) -> Self {
+        self.metrics = Some(m);
+        self
     }
 
     /// Settings in use.
@@ -98,7 +107,31 @@ impl GeoEngine {
         notices: Vec<Notice>,
     ) -> Result<Report, GeoError> {
         self.publish_new(notices).await;
+        let started = std::time::Instant::now();
         let result = reconcile(&self.client, &self.settings, &desired).await;
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(r) => {
+                    let ours = r
+                        .observed
+                        .pools
+                        .iter()
+                        .filter(|p| desired.pools.values().any(|d| d.name == p.name))
+                        .count();
+                    m.set_managed_pools(ours);
+                    if r.written.is_empty() {
+                        ReconcileResult::Noop
+                    } else {
+                        ReconcileResult::Ok
+                    }
+                }
+                Err(e) => {
+                    m.error(MetricEngine::Geo, e.kind());
+                    ReconcileResult::Error
+                }
+            };
+            m.reconciled(MetricEngine::Geo, outcome, started.elapsed());
+        }
         match &result {
             Ok(report) => {
                 for w in &report.warnings {
@@ -145,9 +178,11 @@ impl GeoEngine {
 
     /// Runs until `shutdown`: reacts to snapshot changes (debounced), resyncs on a jittered
     /// period, retries failures with backoff. Nothing is planned before the first snapshot.
+    /// `leader` gates writing: a replica that does not lead only watches.
     pub async fn run(
         mut self,
         mut rx: watch::Receiver<Option<Snapshot<Ingress>>>,
+        mut leader: watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
         let mut next_resync = Instant::now() + jitter(self.timing.resync);
@@ -156,7 +191,7 @@ impl GeoEngine {
         let mut requeue_at: Option<Instant> = None;
         let mut trigger = Trigger::Change;
         loop {
-            if rx.borrow().is_some() {
+            if *leader.borrow() && rx.borrow().is_some() {
                 let snap = rx.borrow().clone().unwrap_or_default();
                 let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
                 let (desired, notices) = desired_state(&refs, &self.settings);
@@ -166,7 +201,16 @@ impl GeoEngine {
                     // Notices can change without the desired state (a new bad object).
                     self.publish_new(notices).await;
                 } else {
-                    match self.pass_desired(desired, notices).await {
+                    // Losing the lease abandons the pass at once; the next leader re-reads.
+                    let pass = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = leader.wait_for(|l| !*l) => {
+                            self.last_applied = None;
+                            continue;
+                        }
+                        r = self.pass_desired(desired, notices) => r,
+                    };
+                    match pass {
                         Ok(report) => {
                             retry_at = None;
                             retry_delay = self.timing.retry_min;
@@ -191,6 +235,12 @@ impl GeoEngine {
                 .unwrap_or(next_resync);
             trigger = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                changed = leader.changed() => {
+                    if changed.is_err() { return; }
+                    // A new leader starts from a fresh read of Cloudflare.
+                    self.last_applied = None;
+                    Trigger::Resync
+                }
                 changed = rx.changed() => {
                     if changed.is_err() { return; }
                     self.debounce(&mut rx).await;

@@ -110,7 +110,12 @@ mod tests {
 
     #[test]
     fn targets_sort_ips_numerically_then_names() {
-        let mut v = vec!["b.x".to_string(), "10.0.0.2".into(), "9.0.0.1".into(), "a.x".into()];
+        let mut v = vec![
+            "b.x".to_string(),
+            "10.0.0.2".into(),
+            "9.0.0.1".into(),
+            "a.x".into(),
+        ];
         v.sort_by(|a, b| target_cmp(a, b));
         assert_eq!(v, ["9.0.0.1", "10.0.0.2", "a.x", "b.x"]);
         assert_eq!(suitable_type("::1"), RecordType::Aaaa);

@@ -6,8 +6,11 @@
 //! `engine` are the effectful edges.
 
 pub mod annotations;
+pub mod apply;
 pub mod endpoint;
+pub mod engine;
 pub mod filter;
+pub mod inputs;
 pub mod kinds;
 pub mod plan;
 pub mod registry;

@@ -1,12 +1,26 @@
 //! The record planner: desired endpoints against one zone's current records under TXT
 //! ownership, to grouped record operations. Pure: no I/O, deterministic, idempotent.
+//!
+//! It follows external-dns's `plan` package (rows per name, per-type conflict resolution,
+//! creates only where every record at the name is ours, updates and deletes only of our
+//! record sets), at the level of single Cloudflare records as its Cloudflare provider maps them:
+//! one record per target, removed targets deleted, added targets created, kept targets
+//! overwritten only when something really differs.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cloudflare::types::{DnsRecord, DnsRecordInput, RecordType};
-use crate::geo::{Notice, ObjectRef};
+use crate::geo::{Notice, ObjectRef, Severity};
 
-use super::endpoint::Endpoint;
-use super::filter::DomainFilter;
-use super::registry::TxtNaming;
+use super::endpoint::{Endpoint, canonical_target, target_cmp};
+use super::filter::{DomainFilter, within};
+use super::registry::{Owner, Ownership, TxtNaming, is_ownership_txt, serialize};
+
+#[cfg(test)]
+mod tests;
 
 /// What the planner may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -104,7 +118,727 @@ impl Plan {
 }
 
 /// Plans `desired` (already limited to this zone) against `current` (every record of the zone).
+///
+/// Ownership TXTs are read from all of `current`, whatever the filters; records outside the
+/// domain filter or of unmanaged types are otherwise invisible, except that records of any kind
+/// at a name still block a CNAME there (Cloudflare refuses it).
 pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &PlanSettings) -> Plan {
-    let _ = (desired, current, zone, s);
-    Plan::default()
+    let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
+    let own = Ownership::new(current, &s.txt, &zone_name);
+    let managed = |t: &RecordType| s.managed_types.contains(t);
+
+    let mut rows: HashMap<Cow<'_, str>, Row<'_>> = HashMap::with_capacity(desired.len() + 16);
+    for ep in desired {
+        if !managed(&ep.record_type) || !s.domains.matches(&ep.name) {
+            continue;
+        }
+        let key = name_key(&ep.name);
+        if zone_name.is_empty() || within(&key, &zone_name) {
+            rows.entry(key).or_default().candidates.push(ep);
+        }
+    }
+    // Ownership TXTs are the registry's, never planned as records.
+    let is_managed = |r: &DnsRecord| {
+        managed(&r.record_type)
+            && !(r.record_type == RecordType::Txt && is_ownership_txt(r))
+            && s.domains.matches(&r.name)
+    };
+    let (records, rest): (Vec<&DnsRecord>, Vec<&DnsRecord>) =
+        current.iter().partition(|r| is_managed(r));
+    for r in records {
+        rows.entry(name_key(&r.name)).or_default().current.push(r);
+    }
+    // The rest only matters where a row exists: it can block a CNAME, or keep an old-format
+    // TXT alive.
+    for r in rest {
+        if let Some(row) = rows.get_mut(name_key(&r.name).as_ref()) {
+            row.others.push(r);
+        }
+    }
+    let mut rows: Vec<(Cow<'_, str>, Row<'_>)> = rows.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+    let mut ctx = Ctx {
+        s,
+        own: &own,
+        zone: &zone_name,
+        notices: Vec::new(),
+        owned: 0,
+    };
+    let mut groups = Vec::new();
+    for (name, row) in rows {
+        if let Some(g) = ctx.row(&name, row) {
+            groups.push(g);
+        }
+    }
+    Plan {
+        groups,
+        notices: ctx.notices,
+        owned: ctx.owned,
+    }
+}
+
+/// Everything at one name.
+#[derive(Default)]
+struct Row<'a> {
+    /// Desired endpoints for the name.
+    candidates: Vec<&'a Endpoint>,
+    /// Current managed records.
+    current: Vec<&'a DnsRecord>,
+    /// Every other current record at the name (unmanaged types, ownership TXTs).
+    others: Vec<&'a DnsRecord>,
+}
+
+/// One (name, type) of a row.
+struct Set<'r, 'a> {
+    t: RecordType,
+    cur: &'r [&'a DnsRecord],
+    cands: &'r [&'a Endpoint],
+    owner: Owner<'r>,
+    /// Only invalid candidates: the current set is left alone.
+    frozen: bool,
+    /// Deleted by this plan.
+    deleted: bool,
+}
+
+/// What a record should look like, after defaults.
+struct Want<'e> {
+    proxied: bool,
+    /// TTL sent: the configured one, 1 (automatic) when unset or proxied.
+    ttl: u32,
+    /// TTL compared: only a configured TTL on an unproxied record causes an update.
+    ttl_check: Option<u32>,
+    comment: Option<&'e str>,
+    tags: Cow<'e, [String]>,
+}
+
+impl<'e> Want<'e> {
+    fn of(ep: &'e Endpoint, s: &'e PlanSettings) -> Self {
+        let proxied = ep.record_type.proxiable() && ep.props.proxied.unwrap_or(s.default_proxied);
+        let configured = ep.ttl.filter(|t| *t > 0);
+        let ttl_check = if proxied { None } else { configured };
+        let comment = ep
+            .props
+            .comment
+            .as_deref()
+            .or(s.default_comment.as_deref())
+            .filter(|c| !c.is_empty());
+        let tags = if ep.props.tags.is_sorted() {
+            Cow::Borrowed(ep.props.tags.as_slice())
+        } else {
+            let mut t = ep.props.tags.clone();
+            t.sort();
+            t.dedup();
+            Cow::Owned(t)
+        };
+        Self {
+            proxied,
+            ttl: ttl_check.unwrap_or(1),
+            ttl_check,
+            comment,
+            tags,
+        }
+    }
+
+    /// Whether `r` must be overwritten to match.
+    fn differs(&self, r: &DnsRecord) -> bool {
+        r.proxied != self.proxied
+            || self.ttl_check.is_some_and(|t| r.ttl != t)
+            || r.comment.as_deref().filter(|c| !c.is_empty()) != self.comment
+            || !same_tags(&r.tags, &self.tags)
+    }
+
+    fn input(
+        &self,
+        name: &str,
+        t: &RecordType,
+        content: String,
+        priority: Option<u16>,
+    ) -> DnsRecordInput {
+        DnsRecordInput {
+            name: name.to_string(),
+            record_type: t.clone(),
+            content,
+            ttl: self.ttl,
+            proxied: self.proxied && t.proxiable(),
+            comment: self.comment.map(str::to_string),
+            tags: self.tags.to_vec(),
+            priority,
+        }
+    }
+}
+
+struct Ctx<'p, 'a> {
+    s: &'p PlanSettings,
+    own: &'p Ownership<'a>,
+    zone: &'p str,
+    notices: Vec<Notice>,
+    owned: usize,
+}
+
+impl<'a> Ctx<'_, 'a> {
+    fn notice(&mut self, object: &ObjectRef, reason: &str, message: String) {
+        self.notices.push(Notice {
+            object: object.clone(),
+            severity: Severity::Warning,
+            reason: reason.to_string(),
+            message,
+        });
+    }
+
+    fn row(&mut self, name: &str, row: Row<'a>) -> Option<ChangeGroup> {
+        let Row {
+            candidates,
+            mut current,
+            others,
+        } = row;
+        current.sort_by(|a, b| {
+            (&a.record_type, &a.content, &a.id).cmp(&(&b.record_type, &b.content, &b.id))
+        });
+        let cands = self.resolve_candidates(name, candidates);
+        let (cands, frozen) = (&cands.0, &cands.1);
+
+        // Pair current records and candidates by type.
+        let own = self.own;
+        let owner_id = self.s.owner_id.as_str();
+        let mut sets: Vec<Set<'_, 'a>> = Vec::with_capacity(1);
+        let (mut i, mut j) = (0, 0);
+        while i < current.len() || j < cands.len() {
+            let t = match (current.get(i), cands.get(j)) {
+                (Some(c), Some(e)) => (&c.record_type).min(&e.record_type).clone(),
+                (Some(c), None) => c.record_type.clone(),
+                (None, Some(e)) => e.record_type.clone(),
+                (None, None) => break,
+            };
+            let (ci, cj) = (i, j);
+            while i < current.len() && current[i].record_type == t {
+                i += 1;
+            }
+            while j < cands.len() && cands[j].record_type == t {
+                j += 1;
+            }
+            sets.push(Set {
+                owner: own.owner(name, &t, owner_id),
+                frozen: frozen.contains(&t),
+                t,
+                cur: &current[ci..i],
+                cands: &cands[cj..j],
+                deleted: false,
+            });
+        }
+        for t in frozen {
+            if !sets.iter().any(|x| x.t == *t) {
+                sets.push(Set {
+                    owner: own.owner(name, t, owner_id),
+                    t: t.clone(),
+                    cur: &[],
+                    cands: &[],
+                    frozen: true,
+                    deleted: false,
+                });
+            }
+        }
+
+        let s = self.s;
+        let deletes_ok = s.allow_deletes && s.policy == Policy::Sync;
+        let updates_ok = s.policy != Policy::CreateOnly;
+        let all_ours = sets
+            .iter()
+            .all(|x| x.cur.is_empty() || x.owner == Owner::Ours);
+        let mut ops = Vec::new();
+        let mut object: Option<&ObjectRef> = None;
+        let mut deferred = Vec::new();
+
+        for (k, set) in sets.iter_mut().enumerate() {
+            let winner = self.winner(name, set);
+            match (set.cur.is_empty(), winner) {
+                (true, None) => {}
+                (true, Some(w)) => deferred.push((k, w)),
+                (false, None) => {
+                    if set.owner != Owner::Ours {
+                        continue;
+                    }
+                    if deletes_ok && !set.frozen {
+                        self.delete_set(name, set, &mut ops);
+                        set.deleted = true;
+                    } else {
+                        self.owned += 1;
+                    }
+                }
+                (false, Some(w)) => {
+                    if set.owner != Owner::Ours {
+                        let why = refusal(&set.owner);
+                        let msg = format!(
+                            "{name}: the {} record set {}, so cfgeo leaves it alone",
+                            set.t,
+                            describe(&set.owner)
+                        );
+                        self.notice(&w.object, why, msg);
+                        continue;
+                    }
+                    self.owned += 1;
+                    if updates_ok {
+                        let before = ops.len();
+                        self.update_set(name, set, w, &mut ops);
+                        if ops.len() > before && object.is_none() {
+                            object = Some(&w.object);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Decided before the creates: a CNAME may take the place of an old-format TXT that goes.
+        let old_txts = if sets.iter().any(|x| x.deleted) {
+            self.old_txts_to_delete(name, &sets, &others)
+        } else {
+            Vec::new()
+        };
+        for (k, w) in deferred {
+            let t = sets[k].t.clone();
+            if !all_ours {
+                let other = sets
+                    .iter()
+                    .find(|x| !x.cur.is_empty() && x.owner != Owner::Ours)
+                    .expect("a set that is not ours");
+                let msg = format!(
+                    "{name}: not creating {t}: the {} record set at this name {}",
+                    other.t,
+                    describe(&other.owner)
+                );
+                self.notice(&w.object, refusal(&other.owner), msg);
+                continue;
+            }
+            if let Owner::Other(o) = sets[k].owner {
+                let msg = format!(
+                    "{name}: not creating {t}: its ownership TXT names owner {o:?}, not {owner_id:?}"
+                );
+                self.notice(&w.object, "OwnedByOther", msg);
+                continue;
+            }
+            let staying: Vec<&DnsRecord> = others
+                .iter()
+                .copied()
+                .filter(|r| !old_txts.iter().any(|o| o.id == r.id))
+                .collect();
+            if let Some((reason, msg)) = self.blocked(name, &t, &sets, &staying, deletes_ok) {
+                self.notice(&w.object, reason, msg);
+                continue;
+            }
+            self.create_set(name, &t, w, &mut ops);
+            self.owned += 1;
+            if object.is_none() {
+                object = Some(&w.object);
+            }
+        }
+
+        ops.extend(old_txts.into_iter().map(|r| Op::Delete(r.clone())));
+        if ops.is_empty() {
+            return None;
+        }
+        Some(ChangeGroup {
+            name: name.to_string(),
+            object: object.cloned(),
+            ops,
+        })
+    }
+
+    /// Drops invalid candidates and CNAMEs that clash with other types; sorts the rest by type
+    /// then external-dns's create order. Also returns the types left with only invalid
+    /// candidates.
+    fn resolve_candidates(
+        &mut self,
+        name: &str,
+        candidates: Vec<&'a Endpoint>,
+    ) -> (Vec<&'a Endpoint>, Vec<RecordType>) {
+        let mut valid = Vec::with_capacity(candidates.len());
+        let mut invalid_types = Vec::new();
+        for ep in candidates {
+            match invalid(ep) {
+                Some(why) => {
+                    self.notice(
+                        &ep.object,
+                        "InvalidRecord",
+                        format!("{name} ({}): {why}", ep.record_type),
+                    );
+                    invalid_types.push(ep.record_type.clone());
+                }
+                None => valid.push(ep),
+            }
+        }
+        let is_cname = |e: &&Endpoint| e.record_type == RecordType::Cname;
+        if valid.iter().any(is_cname) && !valid.iter().all(is_cname) {
+            let other = valid
+                .iter()
+                .find(|e| !is_cname(e))
+                .expect("a non-CNAME candidate");
+            let msg = format!(
+                "{name}: CNAME discarded because {} also asks for a {} record at this name",
+                other.object, other.record_type
+            );
+            for e in valid.iter().filter(|e| is_cname(e)) {
+                self.notice(&e.object, "RecordTypeConflict", msg.clone());
+            }
+            valid.retain(|e| !is_cname(e));
+        }
+        valid.sort_by(|a, b| {
+            a.record_type
+                .cmp(&b.record_type)
+                .then_with(|| create_order(a, b))
+                .then_with(|| a.resource.cmp(&b.resource))
+                .then_with(|| a.object.cmp(&b.object))
+                // Total order, so the winner never depends on the input order.
+                .then_with(|| a.targets.cmp(&b.targets))
+                .then_with(|| a.ttl.cmp(&b.ttl))
+                .then_with(|| {
+                    let key = |e: &Endpoint| {
+                        (
+                            e.props.proxied,
+                            e.props.comment.clone(),
+                            e.props.tags.clone(),
+                        )
+                    };
+                    key(a).cmp(&key(b))
+                })
+        });
+        invalid_types.sort();
+        invalid_types.dedup();
+        invalid_types.retain(|t| !valid.iter().any(|e| e.record_type == *t));
+        (valid, invalid_types)
+    }
+
+    /// The candidate that gets the set (external-dns's ResolveUpdate / ResolveCreate); the
+    /// others get a notice.
+    fn winner(&mut self, name: &str, set: &Set<'_, 'a>) -> Option<&'a Endpoint> {
+        let first = *set.cands.first()?;
+        let keep = if !set.cur.is_empty() && set.owner == Owner::Ours {
+            self.own.of(name, &set.t).map(|l| l.resource())
+        } else {
+            None
+        };
+        let w = keep
+            .and_then(|r| set.cands.iter().copied().find(|e| e.resource == r))
+            .unwrap_or(first);
+        for e in set.cands.iter().filter(|e| !std::ptr::eq(**e, w)) {
+            let why = if keep == Some(w.resource.as_str()) {
+                "already owns the record"
+            } else {
+                "comes first (fewer targets, then lowest target)"
+            };
+            let msg = format!(
+                "{name} ({}) is also claimed by {} ({}), which {why}; this object's targets are not published",
+                set.t, w.object, w.resource
+            );
+            self.notice(&e.object, "HostnameConflict", msg);
+        }
+        Some(w)
+    }
+
+    /// Why a create of `t` at `name` would fail at Cloudflare: a CNAME cannot share its name.
+    fn blocked(
+        &self,
+        name: &str,
+        t: &RecordType,
+        sets: &[Set<'_, 'a>],
+        others: &[&'a DnsRecord],
+        deletes_ok: bool,
+    ) -> Option<(&'static str, String)> {
+        let clash = |rt: &RecordType| *t == RecordType::Cname || *rt == RecordType::Cname;
+        if let Some(x) = sets
+            .iter()
+            .find(|x| !x.cur.is_empty() && !x.deleted && x.t != *t && clash(&x.t))
+        {
+            let why = if x.owner == Owner::Ours && !deletes_ok {
+                let by = if self.s.allow_deletes {
+                    format!("policy {:?}", self.s.policy)
+                } else {
+                    "waiting for every source's first listing".to_string()
+                };
+                return Some((
+                    "TypeSwitchBlocked",
+                    format!(
+                        "{name}: switching from {} to {t} needs the {} records deleted, which {by} does not allow",
+                        x.t, x.t
+                    ),
+                ));
+            } else {
+                format!("a {} record", x.t)
+            };
+            return Some(("NameOccupied", occupied(name, t, &why)));
+        }
+        others.iter().find(|r| clash(&r.record_type)).map(|r| {
+            (
+                "NameOccupied",
+                occupied(name, t, &format!("a {} record", r.record_type)),
+            )
+        })
+    }
+
+    fn delete_set(&self, name: &str, set: &Set<'_, 'a>, ops: &mut Vec<Op>) {
+        ops.extend(set.cur.iter().map(|r| Op::Delete((*r).clone())));
+        let owner_id = self.s.owner_id.as_str();
+        ops.extend(
+            self.own
+                .typed_txts(name, &set.t)
+                .filter(|x| x.labels.owner() == owner_id)
+                .map(|x| Op::Delete(x.record.clone())),
+        );
+    }
+
+    /// Our old-format TXTs of `name` that no record left there falls back on.
+    fn old_txts_to_delete(
+        &self,
+        name: &str,
+        sets: &[Set<'_, 'a>],
+        others: &[&'a DnsRecord],
+    ) -> Vec<&'a DnsRecord> {
+        let relies = |t: &RecordType| {
+            *t != RecordType::Aaaa && self.own.typed_txts(name, t).next().is_none()
+        };
+        let kept = sets
+            .iter()
+            .any(|x| !x.cur.is_empty() && !x.deleted && relies(&x.t));
+        let other = others
+            .iter()
+            .any(|r| !is_ownership_txt(r) && relies(&r.record_type));
+        if kept || other {
+            return Vec::new();
+        }
+        let owner_id = self.s.owner_id.as_str();
+        self.own
+            .old_txts(name)
+            .filter(|x| x.labels.owner() == owner_id)
+            .map(|x| x.record)
+            .collect()
+    }
+
+    fn update_set(&self, name: &str, set: &Set<'_, 'a>, w: &'a Endpoint, ops: &mut Vec<Op>) {
+        let want = Want::of(w, self.s);
+        let mut cur: Vec<(String, &DnsRecord)> =
+            set.cur.iter().map(|r| (record_key(r), *r)).collect();
+        cur.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut des: Vec<String> = w.targets.iter().map(|t| canonical_target(t)).collect();
+        des.sort_unstable();
+        des.dedup();
+        let (mut i, mut j) = (0, 0);
+        while i < cur.len() || j < des.len() {
+            let ord = match (cur.get(i), des.get(j)) {
+                (Some(c), Some(d)) => c.0.as_str().cmp(d.as_str()),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match ord {
+                Ordering::Less => {
+                    ops.push(Op::Delete(cur[i].1.clone()));
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    ops.push(Op::Create(target_input(name, &set.t, &des[j], &want)));
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    let r = cur[i].1;
+                    if want.differs(r) {
+                        ops.push(Op::Update {
+                            old: r.clone(),
+                            new: want.input(&r.name, &r.record_type, r.content.clone(), r.priority),
+                        });
+                    }
+                    i += 1;
+                    // Two records with the same content in two spellings: keep one.
+                    while i < cur.len() && cur[i].0 == des[j] {
+                        ops.push(Op::Delete(cur[i].1.clone()));
+                        i += 1;
+                    }
+                    j += 1;
+                }
+            }
+        }
+        // A new resource label is written; an old-format-only set gains a new-format TXT then.
+        let Some(labels) = self.own.of(name, &set.t) else {
+            return;
+        };
+        if labels.resource() == w.resource {
+            return;
+        }
+        let owner_id = self.s.owner_id.as_str();
+        let content = serialize(owner_id, &w.resource, labels);
+        match self
+            .own
+            .typed_txts(name, &set.t)
+            .find(|x| x.labels.owner() == owner_id)
+        {
+            Some(x) => ops.push(Op::Update {
+                old: x.record.clone(),
+                new: txt_input(&x.record.name, content, &want),
+            }),
+            None => ops.push(Op::Create(txt_input(
+                &self.s.txt.txt_name(name, &set.t, self.zone),
+                content,
+                &want,
+            ))),
+        }
+    }
+
+    fn create_set(&self, name: &str, t: &RecordType, w: &'a Endpoint, ops: &mut Vec<Op>) {
+        let want = Want::of(w, self.s);
+        let mut des: Vec<String> = w.targets.iter().map(|t| canonical_target(t)).collect();
+        des.sort_by(|a, b| target_cmp(a, b));
+        des.dedup();
+        ops.extend(
+            des.iter()
+                .map(|d| Op::Create(target_input(name, t, d, &want))),
+        );
+        // A surviving TXT of ours (its record was deleted by hand) is reused, as external-dns
+        // does since v0.19.
+        let owner_id = self.s.owner_id.as_str();
+        let mut typed = self
+            .own
+            .typed_txts(name, t)
+            .filter(|x| x.labels.owner() == owner_id);
+        let first = typed.next();
+        if first.is_some_and(|x| x.labels.resource() == w.resource)
+            || typed.any(|x| x.labels.resource() == w.resource)
+        {
+            return;
+        }
+        match first {
+            Some(x) => ops.push(Op::Update {
+                old: x.record.clone(),
+                new: txt_input(
+                    &x.record.name,
+                    serialize(owner_id, &w.resource, &x.labels),
+                    &want,
+                ),
+            }),
+            None => {
+                let content = serialize(owner_id, &w.resource, &Default::default());
+                ops.push(Op::Create(txt_input(
+                    &self.s.txt.txt_name(name, t, self.zone),
+                    content,
+                    &want,
+                )));
+            }
+        }
+    }
+}
+
+fn refusal(owner: &Owner<'_>) -> &'static str {
+    match owner {
+        Owner::Other(_) => "OwnedByOther",
+        _ => "NotOwned",
+    }
+}
+
+fn describe(owner: &Owner<'_>) -> String {
+    match owner {
+        Owner::Other(o) => format!("belongs to owner {o:?}"),
+        _ => "has no ownership TXT".to_string(),
+    }
+}
+
+fn occupied(name: &str, t: &RecordType, what: &str) -> String {
+    format!(
+        "{name}: not creating {t}: {what} exists at this name and Cloudflare allows no CNAME next to other records"
+    )
+}
+
+/// The ownership TXT for a record set: same comment, tags and TTL as its records, never
+/// proxied (external-dns copies the provider-specific properties).
+fn txt_input(name: &str, content: String, want: &Want<'_>) -> DnsRecordInput {
+    let mut input = want.input(name, &RecordType::Txt, content, None);
+    input.proxied = false;
+    input
+}
+
+/// A record for one canonical target; MX and SRV targets carry the priority first.
+fn target_input(name: &str, t: &RecordType, target: &str, want: &Want<'_>) -> DnsRecordInput {
+    match split_priority(t, target) {
+        Some((p, rest)) => want.input(name, t, rest.to_string(), Some(p)),
+        None => want.input(name, t, target.to_string(), None),
+    }
+}
+
+fn split_priority<'t>(t: &RecordType, target: &'t str) -> Option<(u16, &'t str)> {
+    if !matches!(t, RecordType::Mx | RecordType::Srv) {
+        return None;
+    }
+    let (p, rest) = target.trim().split_once(' ')?;
+    let rest = rest.trim();
+    Some((p.parse().ok()?, rest)).filter(|_| !rest.is_empty())
+}
+
+/// A current record as a canonical target (MX/SRV with their priority first).
+fn record_key(r: &DnsRecord) -> String {
+    match (&r.record_type, r.priority) {
+        (RecordType::Mx | RecordType::Srv, Some(p)) => {
+            canonical_target(&format!("{p} {}", r.content))
+        }
+        _ => canonical_target(&r.content),
+    }
+}
+
+/// Lower-case name without trailing dot, borrowed when already so.
+fn name_key(name: &str) -> Cow<'_, str> {
+    let n = name.trim_end_matches('.');
+    if n.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(n.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(n)
+    }
+}
+
+/// external-dns's `Targets.IsLess`: fewer targets first, then the first differing target.
+fn create_order(a: &Endpoint, b: &Endpoint) -> Ordering {
+    a.targets.len().cmp(&b.targets.len()).then_with(|| {
+        a.targets
+            .iter()
+            .zip(&b.targets)
+            .map(|(x, y)| target_cmp(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    })
+}
+
+fn same_tags(a: &[String], b: &[String]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    let mut x = a.to_vec();
+    let mut y = b.to_vec();
+    x.sort();
+    y.sort();
+    x == y
+}
+
+/// Why Cloudflare would refuse the endpoint, if it would.
+fn invalid(ep: &Endpoint) -> Option<String> {
+    if ep.targets.is_empty() {
+        return Some("no targets".into());
+    }
+    let bad = |ok: &dyn Fn(&str) -> bool, what: &str| {
+        ep.targets
+            .iter()
+            .find(|t| !ok(t))
+            .map(|t| format!("target {t:?} is not {what}"))
+    };
+    match ep.record_type {
+        RecordType::A => bad(&|t| t.parse::<Ipv4Addr>().is_ok(), "an IPv4 address"),
+        RecordType::Aaaa => bad(&|t| t.parse::<Ipv6Addr>().is_ok(), "an IPv6 address"),
+        RecordType::Cname if ep.targets.len() > 1 => Some(format!(
+            "a CNAME takes one target, got {}",
+            ep.targets.len()
+        )),
+        RecordType::Cname if canonical_target(&ep.targets[0]) == name_key(&ep.name) => {
+            Some("the CNAME points to itself".into())
+        }
+        RecordType::Mx | RecordType::Srv => bad(
+            &|t| split_priority(&ep.record_type, t).is_some(),
+            "\"<priority> <value>\"",
+        ),
+        _ => None,
+    }
 }

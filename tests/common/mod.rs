@@ -120,7 +120,12 @@ pub async fn start_cluster(emu: &EmulatorHandle, s: GeoSettings, timing: Timing)
     );
     let client = client(emu);
     let engine = GeoEngine::new(client.clone(), s, Reporter::kube(kc, "cfgeo", None), timing);
-    tokio::spawn(engine.run(rx, shutdown.clone()));
+    let (leader_tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _leader = leader_tx;
+        engine.run(rx, leader, sd).await
+    });
     Cluster {
         kube,
         shutdown,

@@ -1,0 +1,2 @@
+//! Record planner benchmark (placeholder while it is written).
+fn main() {}

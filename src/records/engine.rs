@@ -1,0 +1,512 @@
+//! The record synchronizer's loop: source snapshots in, a debounced pass per change, a full
+//! resync on `--interval`, a per-zone record cache kept current from our own writes, retries
+//! with backoff, and Events on the objects.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use rand::RngExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{Applied, ApplyError, apply};
+use super::filter::DomainFilter;
+use super::inputs::{DesiredRecords, Inputs};
+use super::plan::{ChangeGroup, Plan, PlanSettings, ZoneRef, plan};
+use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
+use crate::cloudflare::types::DnsRecord;
+use crate::cloudflare::{Client, CloudflareError};
+use crate::events::Reporter;
+use crate::geo::engine::Timing;
+use crate::geo::{Notice, Severity};
+
+/// Errors of a pass.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A zone could not be read.
+    #[error("zone {zone}: reading records: {source}")]
+    Read {
+        /// Zone name.
+        zone: String,
+        /// Cause.
+        #[source]
+        source: CloudflareError,
+    },
+    /// A write failed in a way that may succeed later.
+    #[error(transparent)]
+    Write(#[from] ApplyError),
+    /// Zones could not be resolved at start.
+    #[error("zones: {0}")]
+    Zones(String),
+}
+
+impl RecordError {
+    /// Low-cardinality kind for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Read { source, .. } | Self::Write(ApplyError::Cloudflare { source, .. }) => {
+                source.kind()
+            }
+            Self::Zones(_) => "zones",
+        }
+    }
+}
+
+/// Settings of the synchronizer beyond the planner's.
+#[derive(Debug, Clone)]
+pub struct RecordSettings {
+    /// Planner settings (`allow_deletes` is set per pass).
+    pub plan: PlanSettings,
+    /// `--batch-change-size`; capped at the zone plan's limit.
+    pub batch_size: Option<usize>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
+/// A zone in scope and its cached records.
+#[derive(Debug, Clone)]
+pub struct ZoneState {
+    /// Zone.
+    pub zone: ZoneRef,
+    /// Batch limit of its plan.
+    pub limit: usize,
+    /// Records as last read and since updated from our own writes; `None` = read again.
+    pub records: Option<Vec<DnsRecord>>,
+}
+
+/// The zones the synchronizer works in: `ids` if given (no listing needed), else every zone
+/// the token sees that the domain filter selects (parent match: `dev.example.com` selects
+/// `example.com`).
+pub async fn resolve_zones(
+    client: &Client,
+    ids: &[String],
+    domains: &DomainFilter,
+) -> Result<Vec<ZoneState>, RecordError> {
+    let zones = if ids.is_empty() {
+        client
+            .list_zones(None)
+            .await
+            .map_err(|e| RecordError::Zones(format!("listing zones: {e}")))?
+            .into_iter()
+            .filter(|z| domains.selects_zone(&z.name))
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(
+                client
+                    .get_zone(id)
+                    .await
+                    .map_err(|e| RecordError::Zones(format!("zone id {id}: {e}")))?,
+            );
+        }
+        out
+    };
+    if zones.is_empty() {
+        return Err(RecordError::Zones(
+            "no zone selected: check --domain-filter, --zone-id-filter and the token's Zone Read permission".into(),
+        ));
+    }
+    Ok(zones
+        .into_iter()
+        .map(|z| ZoneState {
+            limit: z.batch_limit(),
+            zone: ZoneRef {
+                id: z.id,
+                name: z.name.to_ascii_lowercase(),
+            },
+            records: None,
+        })
+        .collect())
+}
+
+/// What one pass planned and did.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    /// Each zone's plan (after dropping groups refused before, until the next resync).
+    pub plans: Vec<(ZoneRef, Plan)>,
+    /// What was written per zone (empty in dry-run).
+    pub applied: Vec<(ZoneRef, Applied)>,
+    /// True when nothing was written because of --dry-run.
+    pub dry_run: bool,
+}
+
+impl PassReport {
+    /// True when any zone had changes to make.
+    pub fn has_changes(&self) -> bool {
+        self.plans.iter().any(|(_, p)| !p.is_empty())
+    }
+}
+
+/// The synchronizer.
+pub struct RecordEngine {
+    client: Client,
+    settings: RecordSettings,
+    reporter: Reporter,
+    timing: Timing,
+    zones: Vec<ZoneState>,
+    emitted: BTreeSet<Notice>,
+    /// Groups Cloudflare refused, by name and fingerprint: not retried until they change or the
+    /// next full resync.
+    refused: HashMap<String, u64>,
+    metrics: Option<Metrics>,
+    kube: Option<kube::Client>,
+    observed: HashMap<String, i64>,
+    ready: Option<Condition>,
+}
+
+impl RecordEngine {
+    /// A new engine over resolved zones.
+    pub fn new(
+        client: Client,
+        settings: RecordSettings,
+        zones: Vec<ZoneState>,
+        reporter: Reporter,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            client,
+            settings,
+            reporter,
+            timing,
+            zones,
+            emitted: BTreeSet::new(),
+            refused: HashMap::new(),
+            metrics: None,
+            kube: None,
+            observed: HashMap::new(),
+            ready: None,
+        }
+    }
+
+    /// Replaces the loop's timing (`--interval` is `resync`).
+    pub fn with_timing(mut self, t: Timing) -> Self {
+        self.timing = t;
+        self
+    }
+
+    /// Sets `c` once every source has listed (readiness).
+    pub fn with_ready(mut self, c: Condition) -> Self {
+        self.ready = Some(c);
+        self
+    }
+
+    /// Records metrics.
+    pub fn with_metrics(mut self, m: Metrics) -> Self {
+        self.metrics = Some(m);
+        self
+    }
+
+    /// Writes DNSEndpoint `status.observedGeneration` through this client.
+    pub fn with_status_writer(mut self, k: kube::Client) -> Self {
+        self.kube = Some(k);
+        self
+    }
+
+    /// The zones in scope.
+    pub fn zones(&self) -> &[ZoneState] {
+        &self.zones
+    }
+
+    /// One pass. `full` re-reads every zone and forgets refused groups.
+    pub async fn pass(
+        &mut self,
+        desired: &DesiredRecords,
+        full: bool,
+    ) -> Result<PassReport, RecordError> {
+        let started = std::time::Instant::now();
+        if full {
+            for z in &mut self.zones {
+                z.records = None;
+            }
+            self.refused.clear();
+        }
+        let mut notices = desired.notices.clone();
+        let zone_refs: Vec<ZoneRef> = self.zones.iter().map(|z| z.zone.clone()).collect();
+        let mut by_zone: Vec<Vec<super::Endpoint>> = vec![Vec::new(); zone_refs.len()];
+        for ep in &desired.endpoints {
+            match self.settings.plan.domains.zone_for(&ep.name, &zone_refs) {
+                Some(z) => {
+                    let i = zone_refs.iter().position(|r| r == z).unwrap_or(0);
+                    by_zone[i].push(ep.clone());
+                }
+                None if self.settings.plan.domains.matches(&ep.name) => notices.push(Notice {
+                    object: ep.object.clone(),
+                    severity: Severity::Warning,
+                    reason: "NoZone".into(),
+                    message: format!(
+                        "hostname {} is in none of the zones in scope ({})",
+                        ep.name,
+                        zone_refs
+                            .iter()
+                            .map(|z| z.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+                None => {}
+            }
+        }
+        let mut settings = self.settings.plan.clone();
+        settings.allow_deletes = desired.synced;
+        let mut report = PassReport {
+            dry_run: self.settings.dry_run,
+            ..PassReport::default()
+        };
+        let mut first_err: Option<RecordError> = None;
+        let mut owned = 0;
+        for (i, endpoints) in by_zone.into_iter().enumerate() {
+            let state = &mut self.zones[i];
+            if state.records.is_none() {
+                match self
+                    .client
+                    .list_dns_records(&state.zone.id, None, None)
+                    .await
+                {
+                    Ok(r) => state.records = Some(r),
+                    Err(source) => {
+                        first_err.get_or_insert(RecordError::Read {
+                            zone: state.zone.name.clone(),
+                            source,
+                        });
+                        continue;
+                    }
+                }
+            }
+            let cache = state.records.get_or_insert_with(Vec::new);
+            let mut p = plan(&endpoints, cache, &state.zone, &settings);
+            notices.append(&mut p.notices);
+            p.groups
+                .retain(|g| self.refused.get(&g.name) != Some(&fingerprint(g)));
+            owned += p.owned;
+            if !p.is_empty() && !self.settings.dry_run {
+                let limit = self
+                    .settings
+                    .batch_size
+                    .map_or(state.limit, |b| b.clamp(1, state.limit));
+                match apply(&self.client, &state.zone.id, &p.groups, limit, cache).await {
+                    Ok(done) => {
+                        for r in &done.rejected {
+                            tracing::warn!(zone = %state.zone.name, name = %r.name, "refused by Cloudflare: {}", r.message);
+                            if let Some(g) = p.groups.iter().find(|g| g.name == r.name) {
+                                self.refused.insert(g.name.clone(), fingerprint(g));
+                            }
+                            if let Some(obj) = &r.object {
+                                notices.push(Notice {
+                                    object: obj.clone(),
+                                    severity: Severity::Warning,
+                                    reason: "RecordRejected".into(),
+                                    message: format!("{}: {}", r.name, r.message),
+                                });
+                            }
+                        }
+                        for g in &p.groups {
+                            if done.rejected.iter().any(|r| r.name == g.name) {
+                                continue;
+                            }
+                            if let Some(obj) = &g.object {
+                                self.reporter
+                                    .publish(&Notice {
+                                        object: obj.clone(),
+                                        severity: Severity::Normal,
+                                        reason: "RecordsWritten".into(),
+                                        message: describe_group(g),
+                                    })
+                                    .await;
+                            }
+                        }
+                        tracing::info!(zone = %state.zone.name, groups = done.groups, ops = done.ops, batches = done.batches, rejected = done.rejected.len(), "records applied");
+                        report.applied.push((state.zone.clone(), done));
+                    }
+                    Err(e) => {
+                        // The batch may or may not have run: read the zone again next time.
+                        state.records = None;
+                        first_err.get_or_insert(e.into());
+                    }
+                }
+            }
+            report.plans.push((state.zone.clone(), p));
+        }
+        self.publish_new(notices).await;
+        if let Some(m) = &self.metrics
+            && first_err.is_none()
+        {
+            m.set_managed_records(owned);
+        }
+        let result = match first_err {
+            None => {
+                if !self.settings.dry_run {
+                    self.write_status(desired).await;
+                }
+                Ok(report)
+            }
+            Some(e) => Err(e),
+        };
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(r) if r.has_changes() => ReconcileResult::Ok,
+                Ok(_) => ReconcileResult::Noop,
+                Err(e) => {
+                    m.error(Engine::Records, e.kind());
+                    ReconcileResult::Error
+                }
+            };
+            m.reconciled(Engine::Records, outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn publish_new(&mut self, notices: Vec<Notice>) {
+        let now: BTreeSet<Notice> = notices.into_iter().collect();
+        for n in now.difference(&self.emitted) {
+            self.reporter.publish(n).await;
+        }
+        self.emitted = now;
+    }
+
+    /// Marks DNSEndpoints as observed once their records were applied.
+    async fn write_status(&mut self, desired: &DesiredRecords) {
+        let Some(k) = &self.kube else { return };
+        for (obj, generation) in &desired.crd_generations {
+            let key = obj.uid.clone().unwrap_or_else(|| obj.to_string());
+            if self.observed.get(&key) == Some(generation) {
+                continue;
+            }
+            let api: kube::Api<super::kinds::DNSEndpoint> =
+                kube::Api::namespaced(k.clone(), &obj.namespace);
+            let patch = serde_json::json!({"status": {"observedGeneration": generation}});
+            match api
+                .patch_status(
+                    &obj.name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {
+                    self.observed.insert(key, *generation);
+                }
+                Err(e) => {
+                    tracing::warn!(object = %obj, error = %e, "writing status.observedGeneration failed")
+                }
+            }
+        }
+    }
+
+    /// Runs until `shutdown`: a pass after each (debounced) change, a full resync every
+    /// `timing.resync`, retries with backoff. `leader` gates writing: a replica that does not
+    /// lead only watches.
+    pub async fn run(
+        mut self,
+        mut inputs: Inputs,
+        mut leader: tokio::sync::watch::Receiver<bool>,
+        shutdown: CancellationToken,
+    ) {
+        let mut next_resync = Instant::now() + jitter(self.timing.resync);
+        let mut retry_at: Option<Instant> = None;
+        let mut retry_delay = self.timing.retry_min;
+        let mut full = true;
+        let mut last: Option<DesiredRecords> = None;
+        loop {
+            let leading = *leader.borrow();
+            let current = inputs.current();
+            if let (Some(c), Some(d)) = (&self.ready, &current)
+                && d.synced
+            {
+                c.set(true);
+            }
+            if leading && let Some(desired) = current {
+                let unchanged = !full && retry_at.is_none() && last.as_ref() == Some(&desired);
+                if !unchanged {
+                    // Losing the lease abandons the pass at once; the next leader re-reads.
+                    let pass = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = leader.wait_for(|l| !*l) => {
+                            full = true;
+                            last = None;
+                            continue;
+                        }
+                        r = self.pass(&desired, full) => r,
+                    };
+                    match pass {
+                        Ok(_) => {
+                            retry_at = None;
+                            retry_delay = self.timing.retry_min;
+                            last = Some(desired);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "record pass failed; retrying");
+                            retry_at = Some(Instant::now() + jitter(retry_delay));
+                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
+                            last = None;
+                        }
+                    }
+                    if full {
+                        next_resync = Instant::now() + jitter(self.timing.resync);
+                    }
+                    full = false;
+                }
+            }
+            let wake = retry_at.map_or(next_resync, |r| r.min(next_resync));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = leader.changed() => {
+                    if changed.is_err() { return; }
+                    // A new leader starts from a fresh read of the zones.
+                    full = true;
+                }
+                alive = inputs.changed() => {
+                    if !alive { return; }
+                    inputs.debounce(self.timing.debounce, self.timing.debounce_max).await;
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    if retry_at.is_some_and(|t| t <= Instant::now()) {
+                        retry_at = None;
+                    } else {
+                        full = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn fingerprint(g: &ChangeGroup) -> u64 {
+    let mut h = DefaultHasher::new();
+    format!("{:?}", g.ops).hash(&mut h);
+    h.finish()
+}
+
+/// One line per operation: `+ A app.example.com 192.0.2.1`.
+pub fn describe_group(g: &ChangeGroup) -> String {
+    g.ops.iter().map(describe_op).collect::<Vec<_>>().join("; ")
+}
+
+/// One operation, diff style.
+pub fn describe_op(op: &super::Op) -> String {
+    use super::Op;
+    match op {
+        Op::Create(r) => format!(
+            "+ {} {} {} ttl={} proxied={}",
+            r.record_type, r.name, r.content, r.ttl, r.proxied
+        ),
+        Op::Update { old, new } => format!(
+            "~ {} {} {} ttl={} proxied={} -> {} ttl={} proxied={}",
+            new.record_type,
+            new.name,
+            old.content,
+            old.ttl,
+            old.proxied,
+            new.content,
+            new.ttl,
+            new.proxied
+        ),
+        Op::Delete(r) => format!("- {} {} {}", r.record_type, r.name, r.content),
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let f: f64 = rand::rng().random_range(0.9..=1.0);
+    d.mul_f64(f)
+}

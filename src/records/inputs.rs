@@ -1,0 +1,359 @@
+//! The snapshots of every enabled record source, combined into one desired state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, select_all};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::Endpoint;
+use super::kinds::{DNSEndpoint, GRPCRoute, Gateway, HTTPRoute, TCPRoute, TLSRoute, UDPRoute};
+use super::sources::{self, SourceOutput, SourceSettings};
+use crate::geo::{Notice, ObjectRef};
+use crate::sources::Snapshot;
+
+/// A snapshot channel of one kind; `None` inside until its first list is complete.
+pub type Rx<K> = watch::Receiver<Option<Snapshot<K>>>;
+
+/// A fixed snapshot as a channel (manifests, tests, `--once`).
+pub fn fixed<K>(items: Vec<K>) -> Rx<K> {
+    let (_tx, rx) = watch::channel(Some(Arc::new(items.into_iter().map(Arc::new).collect())));
+    rx
+}
+
+/// The combined desired state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DesiredRecords {
+    /// Every endpoint of every source, sorted.
+    pub endpoints: Vec<Endpoint>,
+    /// Problems found in the objects.
+    pub notices: Vec<Notice>,
+    /// True once every enabled source has listed once: only then may deletions be planned.
+    pub synced: bool,
+    /// DNSEndpoints and their `metadata.generation`, for `status.observedGeneration`.
+    pub crd_generations: Vec<(ObjectRef, i64)>,
+}
+
+/// The channels of the enabled sources.
+#[derive(Default)]
+pub struct Inputs {
+    /// Source settings.
+    pub settings: SourceSettings,
+    /// Ingresses.
+    pub ingresses: Option<Rx<Ingress>>,
+    /// Services.
+    pub services: Option<Rx<Service>>,
+    /// Gateways (needed by every route source).
+    pub gateways: Option<Rx<Gateway>>,
+    /// HTTPRoutes.
+    pub http_routes: Option<Rx<HTTPRoute>>,
+    /// GRPCRoutes.
+    pub grpc_routes: Option<Rx<GRPCRoute>>,
+    /// TLSRoutes.
+    pub tls_routes: Option<Rx<TLSRoute>>,
+    /// TCPRoutes.
+    pub tcp_routes: Option<Rx<TCPRoute>>,
+    /// UDPRoutes.
+    pub udp_routes: Option<Rx<UDPRoute>>,
+    /// DNSEndpoints.
+    pub dns_endpoints: Option<Rx<DNSEndpoint>>,
+    closed: Vec<bool>,
+}
+
+fn snap<K>(rx: &Option<Rx<K>>) -> Option<Option<Snapshot<K>>> {
+    rx.as_ref().map(|r| r.borrow().clone())
+}
+
+impl Inputs {
+    /// Inputs with these settings and no source yet.
+    pub fn new(settings: SourceSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    /// The desired state from what has been listed so far; `None` before any source listed.
+    pub fn current(&self) -> Option<DesiredRecords> {
+        let mut out = SourceOutput::default();
+        let mut any = false;
+        let mut all = true;
+        let mut take = |o: SourceOutput| {
+            out.endpoints.extend(o.endpoints);
+            out.notices.extend(o.notices);
+        };
+        let s = &self.settings;
+        match snap(&self.ingresses) {
+            Some(Some(v)) => {
+                any = true;
+                take(sources::from_ingresses(&v, s));
+            }
+            Some(None) => all = false,
+            None => {}
+        }
+        match snap(&self.services) {
+            Some(Some(v)) => {
+                any = true;
+                take(sources::from_services(&v, s));
+            }
+            Some(None) => all = false,
+            None => {}
+        }
+        let gateways = snap(&self.gateways);
+        let gws: Snapshot<Gateway> = match &gateways {
+            Some(Some(g)) => g.clone(),
+            Some(None) => {
+                all = false;
+                Arc::new(Vec::new())
+            }
+            None => Arc::new(Vec::new()),
+        };
+        let gateways_ready = !matches!(gateways, Some(None));
+        macro_rules! routes {
+            ($field:ident) => {
+                match snap(&self.$field) {
+                    Some(Some(v)) if gateways_ready => {
+                        any = true;
+                        take(sources::from_routes(&v, &gws, s));
+                    }
+                    Some(_) => all = false,
+                    None => {}
+                }
+            };
+        }
+        routes!(http_routes);
+        routes!(grpc_routes);
+        routes!(tls_routes);
+        routes!(tcp_routes);
+        routes!(udp_routes);
+        let mut crd_generations = Vec::new();
+        match snap(&self.dns_endpoints) {
+            Some(Some(v)) => {
+                any = true;
+                take(sources::from_dns_endpoints(&v, s));
+                for d in v.iter() {
+                    let Some(generation) = d.metadata.generation else {
+                        continue;
+                    };
+                    let observed = d.status.as_ref().and_then(|st| st.observed_generation);
+                    if observed != Some(generation) {
+                        crd_generations
+                            .push((ObjectRef::of("DNSEndpoint", &d.metadata), generation));
+                    }
+                }
+            }
+            Some(None) => all = false,
+            None => {}
+        }
+        if !any {
+            return None;
+        }
+        out.endpoints.sort_by(|a, b| {
+            (a.name.as_str(), a.record_type.as_str(), a.resource.as_str()).cmp(&(
+                b.name.as_str(),
+                b.record_type.as_str(),
+                b.resource.as_str(),
+            ))
+        });
+        out.notices.sort();
+        out.notices.dedup();
+        Some(DesiredRecords {
+            endpoints: out.endpoints,
+            notices: out.notices,
+            synced: all,
+            crd_generations,
+        })
+    }
+
+    fn receivers(&mut self) -> Vec<BoxFuture<'_, bool>> {
+        let mut futs: Vec<BoxFuture<'_, bool>> = Vec::new();
+        macro_rules! push {
+            ($($field:ident),*) => {$(
+                if let Some(rx) = self.$field.as_mut() {
+                    futs.push(async move { rx.changed().await.is_ok() }.boxed());
+                }
+            )*};
+        }
+        push!(
+            ingresses,
+            services,
+            gateways,
+            http_routes,
+            grpc_routes,
+            tls_routes,
+            tcp_routes,
+            udp_routes,
+            dns_endpoints
+        );
+        futs
+    }
+
+    /// Waits for any source to change. A closed channel (a fixed snapshot) never wakes; when
+    /// every channel is closed this waits forever.
+    pub async fn changed(&mut self) -> bool {
+        loop {
+            let n = self.count();
+            let mut closed = std::mem::take(&mut self.closed);
+            closed.resize(n, false);
+            let open: Vec<usize> = (0..n).filter(|i| !closed[*i]).collect();
+            if open.is_empty() {
+                self.closed = closed;
+                return std::future::pending().await;
+            }
+            let (ok, idx) = {
+                let futs: Vec<BoxFuture<'_, bool>> = self
+                    .receivers()
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !closed[*i])
+                    .map(|(_, f)| f)
+                    .collect();
+                let (ok, idx, _) = select_all(futs).await;
+                (ok, idx)
+            };
+            if ok {
+                self.closed = closed;
+                return true;
+            }
+            // A fixed snapshot's sender is gone: nothing changed; wait for the others.
+            closed[open[idx]] = true;
+            self.closed = closed;
+        }
+    }
+
+    fn count(&self) -> usize {
+        [
+            self.ingresses.is_some(),
+            self.services.is_some(),
+            self.gateways.is_some(),
+            self.http_routes.is_some(),
+            self.grpc_routes.is_some(),
+            self.tls_routes.is_some(),
+            self.tcp_routes.is_some(),
+            self.udp_routes.is_some(),
+            self.dns_endpoints.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+
+    /// Waits until the sources have been quiet for `quiet` (at most `max` in all).
+    pub async fn debounce(&mut self, quiet: Duration, max: Duration) {
+        let deadline = Instant::now() + max;
+        loop {
+            let until = (Instant::now() + quiet).min(deadline);
+            if tokio::time::timeout_at(until, self.changed())
+                .await
+                .is_err()
+                || Instant::now() >= deadline
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Watches every enabled source kind (and Gateways for route sources) through `client`:
+/// `namespace` limits the watch, `label_filter` is sent to the API server.
+pub fn watch_inputs(
+    client: kube::Client,
+    kinds: &[crate::config::SourceKind],
+    settings: SourceSettings,
+    namespace: Option<&str>,
+    label_filter: Option<&str>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Inputs {
+    use crate::config::SourceKind as S;
+    use crate::sources::kube_watch::watch_objects;
+    use kube::runtime::watcher;
+
+    fn api<K>(c: &kube::Client, ns: Option<&str>) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match ns {
+            Some(n) => kube::Api::namespaced(c.clone(), n),
+            None => kube::Api::all(c.clone()),
+        }
+    }
+    let cfg = || match label_filter {
+        Some(l) if !l.trim().is_empty() => watcher::Config::default().labels(l),
+        _ => watcher::Config::default(),
+    };
+    let mut inputs = Inputs::new(settings);
+    let sd = || shutdown.clone();
+    for k in kinds {
+        match k {
+            S::Ingress => {
+                inputs.ingresses = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::Service => {
+                inputs.services = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::GatewayHttproute => {
+                inputs.http_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::GatewayGrpcroute => {
+                inputs.grpc_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::GatewayTlsroute => {
+                inputs.tls_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::GatewayTcproute => {
+                inputs.tcp_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::GatewayUdproute => {
+                inputs.udp_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+            S::Crd => {
+                inputs.dns_endpoints = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+            }
+        }
+    }
+    if kinds.iter().any(|k| k.is_gateway()) {
+        // Gateways may live in another namespace than their routes; the gateway label filter
+        // is applied by the source.
+        inputs.gateways = Some(watch_objects(
+            kube::Api::all(client.clone()),
+            watcher::Config::default(),
+            sd(),
+        ));
+    }
+    inputs
+}
+
+/// The same sources read once from manifest files.
+pub fn manifest_inputs(
+    dir: &std::path::Path,
+    kinds: &[crate::config::SourceKind],
+    settings: SourceSettings,
+) -> Result<Inputs, crate::sources::manifests::ManifestError> {
+    use crate::config::SourceKind as S;
+    use crate::sources::manifests::load;
+    fn rx<K>(s: Snapshot<K>) -> Rx<K> {
+        let (_tx, rx) = watch::channel(Some(s));
+        rx
+    }
+    let mut inputs = Inputs::new(settings);
+    for k in kinds {
+        match k {
+            S::Ingress => inputs.ingresses = Some(rx(load(dir, None)?)),
+            S::Service => inputs.services = Some(rx(load(dir, None)?)),
+            S::GatewayHttproute => inputs.http_routes = Some(rx(load(dir, None)?)),
+            S::GatewayGrpcroute => inputs.grpc_routes = Some(rx(load(dir, None)?)),
+            S::GatewayTlsroute => inputs.tls_routes = Some(rx(load(dir, None)?)),
+            S::GatewayTcproute => inputs.tcp_routes = Some(rx(load(dir, None)?)),
+            S::GatewayUdproute => inputs.udp_routes = Some(rx(load(dir, None)?)),
+            S::Crd => inputs.dns_endpoints = Some(rx(load(dir, None)?)),
+        }
+    }
+    if kinds.iter().any(|k| k.is_gateway()) {
+        inputs.gateways = Some(rx(load(dir, None)?));
+    }
+    Ok(inputs)
+}

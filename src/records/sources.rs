@@ -1,1 +1,0 @@
-//! Record sources: Kubernetes objects to desired endpoints. Pure functions over snapshots.
