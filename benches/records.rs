@@ -84,9 +84,13 @@ async fn main() {
     emu.reset_calls();
     let started = Instant::now();
     let zone_id = emu.zone_id("example.com").unwrap();
-    let zones = resolve_zones(&client, &[zone_id.clone()], &settings.plan.domains)
-        .await
-        .unwrap();
+    let zones = resolve_zones(
+        &client,
+        std::slice::from_ref(&zone_id),
+        &settings.plan.domains,
+    )
+    .await
+    .unwrap();
     let mut engine = RecordEngine::new(client, settings, zones, Reporter::Log, fast_timing());
     let report = engine.pass(&desired, true).await.unwrap();
     let converge_time = started.elapsed();

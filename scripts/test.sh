@@ -4,7 +4,10 @@
 #   2. every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency)
 #   3. the Cloudflare contract tests: the official Python SDK under strict validation against
 #      the emulator, and cfgeo's client through Prism with Cloudflare's OpenAPI subset.
-# Tools for step 3 are installed into target/contract-tools by scripts/contract-tools.sh.
+#   4. docs/configuration.md against --help, and the Helm chart and plain manifests rendered and
+#      validated against the Kubernetes schemas (scripts/validate-deploy.sh).
+# Tools for steps 3 and 4 are installed into target/ by scripts/contract-tools.sh and
+# scripts/validate-deploy.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== fmt and clippy"
@@ -15,6 +18,10 @@ cargo test --quiet
 echo "== contract tools"
 scripts/contract-tools.sh
 cargo build --quiet --bin cfgeo
+echo "== docs/configuration.md matches --help"
+scripts/config-docs.sh --check
+echo "== deploy: chart and manifests rendered and validated against the Kubernetes schemas"
+scripts/validate-deploy.sh
 echo "== SDK contract (strict validation)"
 CFGEO_NO_BUILD=1 tests/contract/run_sdk.sh
 echo "== Prism contract (cfgeo's client through Cloudflare's schema)"

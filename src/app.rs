@@ -349,7 +349,7 @@ async fn one_pass(
             let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
             let (desired, notices) = crate::geo::desired_state(&refs, &s);
             for n in &notices {
-                println!("geo: warning: {}: {}", n.object, n.message);
+                println!("geo: warning: {}", n.message);
             }
             let p = crate::geo::apply::preview(client, &s, &desired).await?;
             if p.actions.is_empty() {
@@ -432,11 +432,11 @@ fn paint(color: bool, sign: char, line: &str) -> String {
 pub fn print_records(report: &PassReport, notices: &[crate::geo::Notice], color: bool) {
     let mut out = std::io::stdout().lock();
     for n in notices {
-        let _ = writeln!(out, "records: warning: {}: {}", n.object, n.message);
+        let _ = writeln!(out, "records: warning: {}", n.message);
     }
     for (zone, p) in &report.plans {
         for n in &p.notices {
-            let _ = writeln!(out, "records: warning: {}: {}", n.object, n.message);
+            let _ = writeln!(out, "records: warning: {}", n.message);
         }
         if p.is_empty() {
             let _ = writeln!(out, "records: {}: no changes", zone.name);

@@ -25,7 +25,8 @@ pub enum Command {
     /// balancers) for tests and for trying cfgeo without an account.
     Emulator(emulator::EmulatorArgs),
     /// Run the controller: watch Kubernetes (or read --manifests) and keep this cluster's
-    /// Cloudflare pool and the shared proximity load balancer in step.
+    /// Cloudflare pool and the shared proximity load balancer in step (with GEO_LOCATION), and
+    /// DNS records in step with the record sources (with --source).
     Run(Box<app::RunArgs>),
     /// Print what `run` would change in Cloudflare (both engines), as a diff, without writing.
     /// Reads a live cluster or --manifests. Exits 2 when there are changes, 0 when none.

@@ -696,7 +696,8 @@ mod tests {
         let tpl = TxtNaming::new("k8s-%{record_type}.", "", "");
         let suf = TxtNaming::new("", "-k8s", "");
         let wild = TxtNaming::new("", "", "wild");
-        let cases: &[(&TxtNaming, &str, Option<(&str, Option<RecordType>)>)] = &[
+        type Want<'x> = Option<(&'x str, Option<RecordType>)>;
+        let cases: &[(&TxtNaming, &str, Want)] = &[
             // Old format: the TXT at the record's own name (affixes applied), no type.
             (&none, "app.example.com", Some(("app.example.com", None))),
             (&none, "example.com", Some(("example.com", None))),
