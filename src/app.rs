@@ -351,11 +351,11 @@ async fn one_pass(
             for n in &notices {
                 println!("geo: warning: {}", n.message);
             }
-            let p = crate::geo::apply::preview(client, &s, &desired).await?;
-            if p.actions.is_empty() {
+            let actions = crate::geo::apply::preview(client, &s, &desired).await?;
+            if actions.is_empty() {
                 println!("geo: no changes");
             }
-            for a in &p.actions {
+            for a in &actions {
                 changes = true;
                 println!("{}", paint(color, '~', &format!("geo: {}", a.describe())));
             }

@@ -12,6 +12,9 @@ use crate::cloudflare::{Client, CloudflareError};
 /// Errors of one reconcile.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
+    /// The preview's private copy of the state could not be built.
+    #[error("preview: {0}")]
+    Preview(String),
     /// A read failed: nothing was written in this pass.
     #[error("reading Cloudflare state failed, nothing written: {0}")]
     Read(#[source] CloudflareError),
@@ -37,6 +40,7 @@ impl GeoError {
             Self::Read(_) => "read",
             Self::Write { .. } => "write",
             Self::NoFixedPoint(_) => "no_fixed_point",
+            Self::Preview(_) => "preview",
         }
     }
 }
@@ -81,14 +85,80 @@ fn now() -> u64 {
 const MAX_ROUNDS: usize = 12;
 const MAX_VERIFY: usize = 3;
 
-/// What a reconcile would do now, without writing (`cfgeo plan`).
+/// Every write a reconcile would make now, without writing (`cfgeo plan`): the real state is
+/// read, copied into a private in-process emulator, and the real reconcile runs against the copy.
+/// That follows every phase (monitors, pools, LBs, retirements), not only the first.
 pub async fn preview(
     client: &Client,
     s: &GeoSettings,
     desired: &DesiredGeo,
-) -> Result<crate::geo::Plan, GeoError> {
+) -> Result<Vec<Action>, GeoError> {
+    use crate::emulator::{Emulator, EmulatorConfig, Plan as ZonePlan, ZoneSpec};
     let obs = read_observed(client, s).await?;
-    Ok(plan(desired, &obs, s, now()))
+    let scratch_err = |m: String| GeoError::Preview(m);
+    let emu = Emulator::start(EmulatorConfig {
+        zones: vec![ZoneSpec::new(s.zone_name.clone(), ZonePlan::Enterprise)],
+        account_id: s.account_id.clone(),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .map_err(|e| scratch_err(e.to_string()))?;
+    let zone_id = emu
+        .zone_id(&s.zone_name)
+        .ok_or_else(|| scratch_err("scratch zone missing".into()))?;
+    let stamp = |v: &mut serde_json::Value| {
+        for k in ["created_on", "modified_on"] {
+            if v.get(k).is_none_or(serde_json::Value::is_null) {
+                v[k] = serde_json::json!("2026-01-01T00:00:00Z");
+            }
+        }
+    };
+    let copy = (|| -> Result<(), serde_json::Error> {
+        let mut pools = Vec::new();
+        for p in &obs.pools {
+            let mut v = serde_json::to_value(p)?;
+            stamp(&mut v);
+            pools.push(serde_json::from_value::<crate::emulator::Pool>(v)?);
+        }
+        let mut monitors = Vec::new();
+        for m in &obs.monitors {
+            let mut v = serde_json::to_value(m)?;
+            stamp(&mut v);
+            monitors.push(serde_json::from_value::<crate::emulator::Monitor>(v)?);
+        }
+        let mut lbs = Vec::new();
+        for l in &obs.lbs {
+            let mut v = serde_json::to_value(l)?;
+            stamp(&mut v);
+            v["zone_id"] = serde_json::json!(zone_id);
+            lbs.push(serde_json::from_value::<crate::emulator::LoadBalancer>(v)?);
+        }
+        emu.with_state(|st| {
+            st.pools
+                .extend(pools.into_iter().map(|p| (p.id.clone(), p)));
+            st.monitors
+                .extend(monitors.into_iter().map(|m| (m.id.clone(), m)));
+            st.load_balancers
+                .extend(lbs.into_iter().map(|l| (l.id.clone(), l)));
+        });
+        Ok(())
+    })();
+    copy.map_err(|e| scratch_err(format!("copying the state: {e}")))?;
+    let scratch = Client::new(
+        crate::cloudflare::ClientSettings {
+            base_url: emu.base_url(),
+            ..crate::cloudflare::ClientSettings::default()
+        },
+        crate::cloudflare::TokenSource::Static(crate::cloudflare::ApiToken::new("preview")),
+    )
+    .map_err(|e| scratch_err(e.to_string()))?;
+    let mut s2 = s.clone();
+    s2.zone_id = zone_id;
+    // Retiring pools would wait; a preview shows their deletion.
+    s2.removal_delay_secs = 0;
+    let report = reconcile(&scratch, &s2, desired).await;
+    emu.shutdown().await;
+    Ok(report?.written)
 }
 
 /// Brings Cloudflare to the desired state and verifies the shared LBs afterwards.
