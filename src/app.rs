@@ -500,12 +500,12 @@ fn source_settings(args: &RunArgs) -> anyhow::Result<SourceSettings> {
         namespace: r.namespace.clone(),
         ingress_classes: r.ingress_class.clone(),
         gateway_label_filter: sel("--gateway-label-filter", &r.gateway_label_filter)?,
-        // Geo-selected Ingresses belong to a load balancer, never to a plain record.
-        geo_selector: if args.geo.geo_location.is_some() {
-            Some(LabelSelector::parse(&args.geo.label_selector)?)
-        } else {
-            None
-        },
+        // Geo-selected Ingresses belong to a load balancer, never to a plain record, even
+        // when the geo engine runs in another Deployment.
+        geo_selector: Some(
+            LabelSelector::parse(&args.geo.label_selector)
+                .with_context(|| format!("LABEL_SELECTOR {:?}", args.geo.label_selector))?,
+        ),
     })
 }
 

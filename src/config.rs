@@ -522,14 +522,21 @@ pub struct RecordArgs {
     pub txt_prefix: String,
 
     /// Suffix of the first label of ownership TXT names; may contain %{record_type}.
-    #[arg(long = "txt-suffix", env = "CFGEO_TXT_SUFFIX", default_value = "")]
+    #[arg(
+        long = "txt-suffix",
+        env = "CFGEO_TXT_SUFFIX",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     pub txt_suffix: String,
 
-    /// Replacement for `*` in ownership TXT names of wildcard records.
+    /// Replacement for `*` in ownership TXT names of wildcard records. Cloudflare refuses
+    /// `*` anywhere but as a whole leftmost label, so external-dns's default (empty: keep `*`)
+    /// leaves wildcard records unowned (external-dns #2922); cfgeo defaults to `wildcard`.
     #[arg(
         long = "txt-wildcard-replacement",
         env = "CFGEO_TXT_WILDCARD_REPLACEMENT",
-        default_value = ""
+        default_value = "wildcard"
     )]
     pub txt_wildcard_replacement: String,
 

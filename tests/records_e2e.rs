@@ -96,9 +96,13 @@ impl Rig {
     }
 
     async fn engine(&self, s: RecordSettings) -> RecordEngine {
-        let zones = resolve_zones(&self.client, &[self.zone.clone()], &s.plan.domains)
-            .await
-            .unwrap();
+        let zones = resolve_zones(
+            &self.client,
+            std::slice::from_ref(&self.zone),
+            &s.plan.domains,
+        )
+        .await
+        .unwrap();
         let kc = self.kube.client().await.unwrap();
         RecordEngine::new(
             self.client.clone(),
