@@ -517,7 +517,8 @@ pub struct RecordArgs {
         long = "txt-prefix",
         env = "CFGEO_TXT_PREFIX",
         default_value = "",
-        conflicts_with = "txt_suffix"
+        conflicts_with = "txt_suffix",
+        allow_hyphen_values = true
     )]
     pub txt_prefix: String,
 
