@@ -158,7 +158,21 @@ pub fn normalize_hostname(h: &str) -> String {
 
 /// Checks a DNS hostname (LDH labels, optional leading `*.`), after normalisation.
 pub fn validate_hostname(field: &str, h: &str) -> Result<String, NameError> {
-    let n = normalize_hostname(h);
+    let mut n = normalize_hostname(h);
+    if !n.is_ascii() {
+        // Internationalized names are stored by Cloudflare in their punycode form.
+        let (wild, body) = match n.strip_prefix("*.") {
+            Some(b) => ("*.", b),
+            None => ("", n.as_str()),
+        };
+        let ascii = idna::domain_to_ascii(body).map_err(|_| {
+            invalid(
+                field,
+                format!("{h:?} is not a valid internationalized hostname"),
+            )
+        })?;
+        n = format!("{wild}{ascii}");
+    }
     if n.is_empty() {
         return Err(invalid(field, "hostname is empty"));
     }
@@ -241,6 +255,19 @@ fn map_pool_chars(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internationalized_names_become_punycode() {
+        assert_eq!(
+            validate_hostname("host", "Bücher.Example.com.").unwrap(),
+            "xn--bcher-kva.example.com"
+        );
+        assert_eq!(
+            validate_hostname("host", "*.bücher.example.com").unwrap(),
+            "*.xn--bcher-kva.example.com"
+        );
+        assert!(validate_hostname("host", "bad name.example.com").is_err());
+    }
 
     #[test]
     fn builtin_regions_keep_seed_coordinates() {
