@@ -306,7 +306,8 @@ pub async fn run(
             ..Timing::default()
         };
         let engine = GeoEngine::new(client.clone(), s, reporter.clone(), timing)
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_dry_run(args.records.dry_run);
         tasks.spawn(engine.run(rx, leader.clone(), shutdown.clone()));
     }
     if let Some(engine) = records {

@@ -613,7 +613,7 @@ pub struct RecordArgs {
     #[arg(long = "interval", env = "CFGEO_INTERVAL", default_value = "600", value_parser = parse_secs)]
     pub interval: Duration,
 
-    /// Plan and log, write nothing.
+    /// Plan and log, write nothing (both engines).
     #[arg(long = "dry-run", env = "CFGEO_DRY_RUN", default_value_t = false)]
     pub dry_run: bool,
 

@@ -148,7 +148,7 @@ impl Evidence {
 // ---------------------------------------------------------------------------------------------
 
 /// The small budget every fault case gives cfgeo's client, so the sliding-window check bites.
-const LIMIT: u32 = 60;
+const LIMIT: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(3);
 const T: Duration = Duration::from_secs(30);
 const OWNER: &str = "faults";
@@ -396,6 +396,8 @@ enum CfFault {
 }
 
 const RETRY_AFTER_SECS: u64 = 1;
+/// Address changes made while the faults are active (the last one is the desired state).
+const FLIPS: usize = 8;
 
 impl CfFault {
     const ALL: [CfFault; 4] = [
@@ -408,12 +410,12 @@ impl CfFault {
     fn describe(self) -> &'static str {
         match self {
             CfFault::RateLimitStorm => {
-                "429 storm: the next 6 calls (any method) answer 429 with Retry-After: 1"
+                "429 storm: the next 5 calls (any method) answer 429 with Retry-After: 1"
             }
             CfFault::ServerErrors => {
                 "5xx bursts: the next 4 calls answer 500, then 4 answer 502, then 4 answer 503"
             }
-            CfFault::Latency => "latency: the next 6 calls are held 2 s before being handled",
+            CfFault::Latency => "latency: the next 4 calls are held 2 s before being handled",
             CfFault::DroppedConnections => {
                 "dropped connections: the next 8 calls are closed without an HTTP answer"
             }
@@ -423,13 +425,13 @@ impl CfFault {
     fn specs(self) -> Vec<FaultSpec> {
         let any = |n, a| FaultSpec::new("*", "/client/v4/**", n, a);
         match self {
-            CfFault::RateLimitStorm => vec![any(6, FaultAction::rate_limited(RETRY_AFTER_SECS))],
+            CfFault::RateLimitStorm => vec![any(5, FaultAction::rate_limited(RETRY_AFTER_SECS))],
             CfFault::ServerErrors => vec![
                 any(4, FaultAction::status(500)),
                 any(4, FaultAction::status(502)),
                 any(4, FaultAction::status(503)),
             ],
-            CfFault::Latency => vec![any(6, FaultAction::latency(2000))],
+            CfFault::Latency => vec![any(4, FaultAction::latency(2000))],
             CfFault::DroppedConnections => vec![any(8, FaultAction::drop_connection())],
         }
     }
@@ -532,16 +534,21 @@ async fn geo_cf_trial(kind: CfFault, seed: u64, ev: &mut Evidence) -> CfFigures 
         emu.inject_fault(s).unwrap();
     }
     // Changes made while the faults are active: an address change and a new cluster pool.
-    let a2 = format!("203.0.113.{}", rng.random_range(100..200));
+    // Address flips keep demand above the budget, so the sliding-window check is exercised.
     let b1 = format!("198.51.100.{}", rng.random_range(1..200));
-    kube.set_status(
-        "networking.k8s.io/v1",
-        "Ingress",
-        Some("shop"),
-        "web",
-        status(&[&a2]),
-    );
     kube.apply(ingress("web2", "ams1", &[&b1]));
+    let mut a2 = String::new();
+    for _ in 0..FLIPS {
+        a2 = format!("203.0.113.{}", rng.random_range(100..200));
+        kube.set_status(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some("shop"),
+            "web",
+            status(&[&a2]),
+        );
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..120))).await;
+    }
     let consumed = wait_for(Duration::from_secs(60), || {
         calls_of(&emu, &fp)
             .iter()
@@ -612,15 +619,18 @@ async fn records_cf_trial(kind: CfFault, seed: u64, ev: &mut Evidence) -> CfFigu
         emu.inject_fault(s).unwrap();
     }
     // Changes during the faults: an update, a deletion and a creation.
-    let a0 = format!("198.51.100.{}", rng.random_range(1..250));
-    kube.set_status(
-        "networking.k8s.io/v1",
-        "Ingress",
-        Some("shop"),
-        "web0",
-        status(&[&a0]),
-    );
-    hosts.get_mut("h0.example.com").unwrap().0 = a0;
+    for _ in 0..FLIPS {
+        let a0 = format!("198.51.100.{}", rng.random_range(1..250));
+        kube.set_status(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some("shop"),
+            "web0",
+            status(&[&a0]),
+        );
+        hosts.get_mut("h0.example.com").unwrap().0 = a0;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..120))).await;
+    }
     kube.delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web1");
     hosts.remove("h1.example.com");
     let a4 = format!("198.51.100.{}", rng.random_range(1..250));

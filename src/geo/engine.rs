@@ -55,6 +55,7 @@ pub struct GeoEngine {
     emitted: BTreeSet<Notice>,
     last_applied: Option<DesiredGeo>,
     metrics: Option<Metrics>,
+    dry_run: bool,
 }
 
 /// Why a pass runs.
@@ -76,7 +77,14 @@ impl GeoEngine {
             emitted: BTreeSet::new(),
             last_applied: None,
             metrics: None,
+            dry_run: false,
         }
+    }
+
+    /// Plans and logs every write without making it (`--dry-run`).
+    pub fn with_dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
     }
 
     /// Records metrics.
@@ -108,6 +116,14 @@ impl GeoEngine {
     ) -> Result<Report, GeoError> {
         self.publish_new(notices).await;
         let started = std::time::Instant::now();
+        if self.dry_run {
+            let planned = super::apply::preview(&self.client, &self.settings, &desired).await?;
+            for a in &planned {
+                tracing::info!("dry run, not written: geo: {}", a.describe());
+            }
+            self.last_applied = Some(desired);
+            return Ok(Report::default());
+        }
         let result = reconcile(&self.client, &self.settings, &desired).await;
         if let Some(m) = &self.metrics {
             let outcome = match &result {

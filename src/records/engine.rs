@@ -280,6 +280,13 @@ impl RecordEngine {
             p.groups
                 .retain(|g| self.refused.get(&g.name) != Some(&fingerprint(g)));
             owned += p.owned;
+            if !p.is_empty() && self.settings.dry_run {
+                for g in &p.groups {
+                    for op in &g.ops {
+                        tracing::info!(zone = %state.zone.name, "dry run, not written: {}", describe_op(op));
+                    }
+                }
+            }
             if !p.is_empty() && !self.settings.dry_run {
                 let limit = self
                     .settings
