@@ -346,7 +346,7 @@ async fn one_pass(
     let mut changes = false;
     if let Some(s) = geo {
         let snap = geo_snapshot(args, kube_client).await?;
-        if mode == Mode::Plan {
+        if mode == Mode::Plan || args.records.dry_run {
             let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
             let (desired, notices) = crate::geo::desired_state(&refs, &s);
             for n in &notices {
