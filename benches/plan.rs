@@ -1,6 +1,10 @@
 //! Record planner benchmark: 100,000 desired endpoints against 100,000 current records and
 //! their 100,000 ownership TXTs, with about 1% of the names changed. Times `plan()` on one
 //! thread and writes docs/benchmarks/records-plan.md. Run: `cargo bench --bench plan`.
+//!
+//! `CFGEO_BENCH_N` changes the size (the report is written only at the default, 100,000);
+//! every run also writes `plan-N.json` under `CFGEO_EVIDENCE_DIR` (default `target/evidence`)
+//! for scripts/performance.py.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use cfgeo::records::plan::{PlanSettings, Policy, ZoneRef, plan};
 use cfgeo::records::registry::{Labels, TxtNaming};
 use cfgeo::records::{CfProps, Endpoint};
 
-const N: usize = 100_000;
+const DEFAULT_N: usize = 100_000;
 const RUNS: usize = 11;
 const GOAL_MS: f64 = 250.0;
 
@@ -40,38 +44,31 @@ fn record(id: String, name: String, t: RecordType, content: String) -> DnsRecord
     }
 }
 
-/// Desired and current state; every 100th name carries one of four changes.
-fn world() -> (Vec<Endpoint>, Vec<DnsRecord>) {
-    let mut desired = Vec::with_capacity(N);
-    let mut current = Vec::with_capacity(2 * N);
-    for i in 0..N {
+/// Desired and current state: every name has a desired endpoint and a current A record with
+/// its ownership TXT, except that every 100th name carries one of four changes in turn.
+fn world(n: usize) -> (Vec<Endpoint>, Vec<DnsRecord>) {
+    let mut desired = Vec::with_capacity(n);
+    let mut current = Vec::with_capacity(2 * n);
+    for i in 0..n {
         let name = format!("host-{i}.apps.example.com");
         let resource = format!("ingress/shop/web-{i}");
         let change = if i % 100 == 0 { (i / 100) % 4 } else { 4 };
-        // 1: a new object: desired only.
-        if change != 1 {
-            current.push(record(
-                format!("r{i:08}"),
-                name.clone(),
-                RecordType::A,
-                ip(i, 0),
-            ));
-            current.push(record(
-                format!("t{i:08}"),
-                format!("a-{name}"),
-                RecordType::Txt,
-                Labels::new("cluster-a", &resource).serialize(),
-            ));
-        }
-        // 2: the object is gone: current only.
-        if change == 2 {
-            continue;
-        }
+        current.push(record(
+            format!("r{i:08}"),
+            name.clone(),
+            RecordType::A,
+            ip(i, 0),
+        ));
+        current.push(record(
+            format!("t{i:08}"),
+            format!("a-{name}"),
+            RecordType::Txt,
+            Labels::new("cluster-a", &resource).serialize(),
+        ));
         let mut ep = Endpoint {
             name,
             record_type: RecordType::A,
-            // 0: the address changed.
-            targets: vec![ip(i, usize::from(change == 0))],
+            targets: vec![ip(i, 0)],
             ttl: None,
             props: CfProps::default(),
             resource,
@@ -82,9 +79,16 @@ fn world() -> (Vec<Endpoint>, Vec<DnsRecord>) {
                 uid: None,
             },
         };
-        // 3: a TTL was configured.
-        if change == 3 {
-            ep.ttl = Some(300);
+        match change {
+            // The address changed: delete + create.
+            0 => ep.targets = vec![ip(i, 1)],
+            // The object moved to a new host name: create there, delete here.
+            1 => ep.name = format!("moved-{i}.apps.example.com"),
+            // A TTL was configured: one PUT.
+            2 => ep.ttl = Some(300),
+            // Orange-clouded: one PUT.
+            3 => ep.props.proxied = Some(true),
+            _ => {}
         }
         desired.push(ep);
     }
@@ -92,7 +96,11 @@ fn world() -> (Vec<Endpoint>, Vec<DnsRecord>) {
 }
 
 fn main() {
-    let (desired, current) = world();
+    let n = std::env::var("CFGEO_BENCH_N")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(DEFAULT_N);
+    let (desired, current) = world(n);
     let zone = ZoneRef {
         id: "zone".into(),
         name: "example.com".into(),
@@ -136,21 +144,53 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // Other work on the machine inflates wall-clock figures; say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let evidence_dir = std::env::var("CFGEO_EVIDENCE_DIR").unwrap_or("target/evidence".into());
+    let evidence = serde_json::json!({
+        "bench": "plan",
+        "profile": if cfg!(debug_assertions) { "dev" } else { "bench (release)" },
+        "n": n,
+        "current_records": current.len(),
+        "runs": RUNS,
+        "median_ms": median,
+        "min_ms": min,
+        "max_ms": max,
+        "groups": groups,
+        "ops": ops,
+        "owned": owned,
+        "cpu": cpu,
+        "cores": cores,
+    });
+    std::fs::create_dir_all(&evidence_dir).expect("evidence dir");
+    std::fs::write(
+        format!("{evidence_dir}/plan-{n}.json"),
+        serde_json::to_string_pretty(&evidence).expect("json"),
+    )
+    .expect("write evidence");
+    println!("{evidence}");
+    if n != DEFAULT_N {
+        return;
+    }
     let verdict = if median < GOAL_MS { "met" } else { "NOT met" };
     let report = format!(
         "# Record planner benchmark\n\n\
 Generated by `cargo bench --bench plan` (release profile). `plan()` runs on the calling thread \
 only: it has no parallelism of its own.\n\n\
-Input: {N} desired A endpoints against {} current records ({N} A records minus the 0.25% \
-created, plus one external-dns ownership TXT each), domain filter `example.com`. Every 100th \
-name carries one change, in turn: address changed, record to create, record to delete, TTL \
-configured.\n\n\
+Input: {n} desired A endpoints against {} current records ({n} A records and their {n} \
+ownership TXTs as external-dns writes them), domain filter `example.com`. Every 100th \
+endpoint carries one change, in turn: address changed, host name moved (create + delete), \
+TTL configured, proxied.\n\n\
 | figure | goal | result |\n|---|---|---|\n\
 | `plan()` median of {RUNS} runs | < {GOAL_MS:.0} ms | {median:.1} ms ({verdict}) |\n\
 | fastest / slowest run | - | {min:.1} ms / {max:.1} ms |\n\
 | change groups / record operations | - | {groups} / {ops} |\n\
 | record sets owned after the plan | - | {owned} |\n\n\
-Machine: {cpu}, {cores} logical CPUs visible, {} {}. Wall-clock time measured with \
+Machine: {cpu}, {cores} logical CPUs visible, {} {}, 1-minute load average {load} at the \
+end of the runs (other builds share the machine). Wall-clock time measured with \
 `std::time::Instant` around each call, after one warm-up run.\n",
         current.len(),
         std::env::consts::OS,

@@ -34,8 +34,8 @@ pub enum ConfigError {
     },
 }
 
-/// How to reach Cloudflare.
-#[derive(Args, Debug, Clone)]
+/// How to reach Cloudflare. `Debug` never prints the token.
+#[derive(Args, Clone)]
 pub struct CloudflareArgs {
     /// Cloudflare API token, or `file:/path` to read it from a file (external-dns's form).
     /// Never logged.
@@ -79,6 +79,21 @@ pub struct CloudflareArgs {
         default_value_t = 30
     )]
     pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for CloudflareArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudflareArgs")
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("api_token_file", &self.api_token_file)
+            .field("account_id", &self.account_id)
+            .field("zone_id", &self.zone_id)
+            .field("base_url", &self.base_url)
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_window_secs", &self.rate_window_secs)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 impl CloudflareArgs {
@@ -656,6 +671,12 @@ pub struct RecordArgs {
 pub fn parse_secs(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(n) = s.parse::<u64>() {
+        // 0 would make every loop iteration a full resync: a hot loop of zone listings.
+        if n == 0 {
+            return Err(format!(
+                "{s:?} is not a positive number of seconds or a duration like 10m"
+            ));
+        }
         return Ok(Duration::from_secs(n));
     }
     let mut total = 0u64;

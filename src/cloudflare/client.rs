@@ -713,10 +713,19 @@ fn decode<T: DeserializeOwned>(
         });
     }
     let result = env.result.unwrap_or(serde_json::Value::Null);
-    let t = serde_json::from_value(result).map_err(|e| CloudflareError::Decode {
-        endpoint,
-        message: e.to_string(),
-        body: snippet(body),
+    // With the path, so a wrong type names its field (`[0].origins[1].enabled: invalid type`).
+    let t = serde_path_to_error::deserialize(result).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        CloudflareError::Decode {
+            endpoint,
+            message: if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            },
+            body: snippet(body),
+        }
     })?;
     Ok((t, env.result_info))
 }

@@ -26,6 +26,14 @@ pub enum FilterError {
         /// The compiler's message.
         error: regex::Error,
     },
+    /// A domain that has no punycode form.
+    #[error("{flag}: {value:?} is not a valid domain")]
+    InvalidDomain {
+        /// The flag that carried it, e.g. `--domain-filter`.
+        flag: &'static str,
+        /// The entry as given.
+        value: String,
+    },
 }
 
 /// `--domain-filter`, `--exclude-domains`, `--regex-domain-filter`, `--regex-domain-exclusion`.
@@ -45,8 +53,9 @@ pub struct DomainFilter {
 }
 
 impl DomainFilter {
-    /// Builds a filter from the four flags. Entries are trimmed, lower-cased and stripped of a
-    /// trailing dot; empty entries and empty expressions are ignored.
+    /// Builds a filter from the four flags. Entries are trimmed, lower-cased, stripped of a
+    /// trailing dot and converted to punycode (names are compared in that form, as Cloudflare
+    /// stores them); empty entries and empty expressions are ignored.
     pub fn new(
         include: &[String],
         exclude: &[String],
@@ -54,8 +63,8 @@ impl DomainFilter {
         regex_exclusion: Option<&str>,
     ) -> Result<Self, FilterError> {
         Ok(Self {
-            include: normalize_list(include),
-            exclude: normalize_list(exclude),
+            include: normalize_list("--domain-filter", include)?,
+            exclude: normalize_list("--exclude-domains", exclude)?,
             include_regex: compile("--regex-domain-filter", regex)?,
             exclude_regex: compile("--regex-domain-exclusion", regex_exclusion)?,
         })
@@ -125,12 +134,28 @@ impl DomainFilter {
     }
 }
 
-fn normalize_list(entries: &[String]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|e| e.trim().trim_end_matches('.').to_ascii_lowercase())
-        .filter(|e| !e.is_empty() && e != ".")
-        .collect()
+fn normalize_list(flag: &'static str, entries: &[String]) -> Result<Vec<String>, FilterError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let n = e.trim().trim_end_matches('.').to_ascii_lowercase();
+        if n.is_empty() || n == "." {
+            continue;
+        }
+        if n.is_ascii() {
+            out.push(n);
+            continue;
+        }
+        let (dot, body) = match n.strip_prefix('.') {
+            Some(b) => (".", b),
+            None => ("", n.as_str()),
+        };
+        let ascii = idna::domain_to_ascii(body).map_err(|_| FilterError::InvalidDomain {
+            flag,
+            value: e.clone(),
+        })?;
+        out.push(format!("{dot}{ascii}"));
+    }
+    Ok(out)
 }
 
 fn compile(flag: &'static str, pattern: Option<&str>) -> Result<Option<Regex>, FilterError> {
@@ -237,6 +262,15 @@ mod tests {
         assert!(!d.matches("app.example.org"), "filter regex still applies");
         assert!(!d.matches("internal.example.com"));
         assert!(d.matches("app.example.com"));
+    }
+
+    #[test]
+    fn internationalized_entries_become_punycode() {
+        let d = f(&["Bücher.example"], &[".ünter.example"]);
+        assert!(d.matches("shop.xn--bcher-kva.example"));
+        assert!(!d.matches("a.xn--nter-1ra.example"));
+        let e = DomainFilter::new(&["ü.xn--a".to_string()], &[], None, None).unwrap_err();
+        assert!(e.to_string().starts_with("--domain-filter:"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cloudflare::types::{DnsRecord, DnsRecordInput, RecordType};
@@ -17,7 +16,9 @@ use crate::geo::{Notice, ObjectRef, Severity};
 
 use super::endpoint::{Endpoint, canonical_target, target_cmp};
 use super::filter::{DomainFilter, within};
-use super::registry::{Owner, Ownership, TxtNaming, is_ownership_txt, serialize};
+use super::registry::{
+    FastMap, NameTxts, Owner, Ownership, TxtNaming, is_ownership_txt, serialize,
+};
 
 #[cfg(test)]
 mod tests;
@@ -127,36 +128,46 @@ pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &Pla
     let own = Ownership::new(current, &s.txt, &zone_name);
     let managed = |t: &RecordType| s.managed_types.contains(t);
 
-    let mut rows: HashMap<Cow<'_, str>, Row<'_>> = HashMap::with_capacity(desired.len() + 16);
-    for ep in desired {
+    // One row per name. Endpoints and records are chained by index through `cand_next` and
+    // `rec_next`, so building rows allocates nothing per name.
+    let mut index: FastMap<Cow<'_, str>, u32> =
+        FastMap::with_capacity_and_hasher(desired.len() + 16, Default::default());
+    let mut heads: Vec<Head<'_>> = Vec::with_capacity(desired.len() + 16);
+    let mut cand_next = vec![NONE; desired.len()];
+    for (i, ep) in desired.iter().enumerate() {
         if !managed(&ep.record_type) || !s.domains.matches(&ep.name) {
             continue;
         }
         let key = name_key(&ep.name);
         if zone_name.is_empty() || within(&key, &zone_name) {
-            rows.entry(key).or_default().candidates.push(ep);
+            let h = row_for(&mut index, &mut heads, key);
+            cand_next[i] = heads[h].cand;
+            heads[h].cand = i as u32;
         }
     }
-    // Ownership TXTs are the registry's, never planned as records.
-    let is_managed = |r: &DnsRecord| {
-        managed(&r.record_type)
+    let mut rec_next = vec![NONE; current.len()];
+    let mut unmanaged = Vec::new();
+    for (i, r) in current.iter().enumerate() {
+        // Ownership TXTs are the registry's, never planned as records.
+        let is_managed = managed(&r.record_type)
             && !(r.record_type == RecordType::Txt && is_ownership_txt(r))
-            && s.domains.matches(&r.name)
-    };
-    let (records, rest): (Vec<&DnsRecord>, Vec<&DnsRecord>) =
-        current.iter().partition(|r| is_managed(r));
-    for r in records {
-        rows.entry(name_key(&r.name)).or_default().current.push(r);
+            && s.domains.matches(&r.name);
+        if is_managed {
+            let h = row_for(&mut index, &mut heads, name_key(&r.name));
+            rec_next[i] = heads[h].cur;
+            heads[h].cur = i as u32;
+        } else {
+            unmanaged.push(i as u32);
+        }
     }
     // The rest only matters where a row exists: it can block a CNAME, or keep an old-format
     // TXT alive.
-    for r in rest {
-        if let Some(row) = rows.get_mut(name_key(&r.name).as_ref()) {
-            row.others.push(r);
+    for i in unmanaged {
+        if let Some(&h) = index.get(name_key(&current[i as usize].name).as_ref()) {
+            rec_next[i as usize] = heads[h as usize].other;
+            heads[h as usize].other = i;
         }
     }
-    let mut rows: Vec<(Cow<'_, str>, Row<'_>)> = rows.into_iter().collect();
-    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
     let mut ctx = Ctx {
         s,
@@ -166,27 +177,68 @@ pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &Pla
         owned: 0,
     };
     let mut groups = Vec::new();
-    for (name, row) in rows {
-        if let Some(g) = ctx.row(&name, row) {
+    let mut notices: Vec<(String, Notice)> = Vec::new();
+    let (mut cands, mut recs, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    drop(index);
+    // Rows in first-seen order: desired and current are then read mostly sequentially.
+    for head in &heads {
+        let name = head.name.as_ref();
+        cands.clear();
+        cands.extend(chain(head.cand, &cand_next).map(|i| &desired[i]));
+        recs.clear();
+        recs.extend(chain(head.cur, &rec_next).map(|i| &current[i]));
+        others.clear();
+        others.extend(chain(head.other, &rec_next).map(|i| &current[i]));
+        if let Some(g) = ctx.row(name, &mut cands, &mut recs, &mut others) {
             groups.push(g);
         }
+        notices.extend(ctx.notices.drain(..).map(|n| (name.to_string(), n)));
     }
+    // The output is sorted by name.
+    groups.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    notices.sort_by(|a, b| a.0.cmp(&b.0));
     Plan {
         groups,
-        notices: ctx.notices,
+        notices: notices.into_iter().map(|(_, n)| n).collect(),
         owned: ctx.owned,
     }
 }
 
-/// Everything at one name.
-#[derive(Default)]
-struct Row<'a> {
-    /// Desired endpoints for the name.
-    candidates: Vec<&'a Endpoint>,
-    /// Current managed records.
-    current: Vec<&'a DnsRecord>,
-    /// Every other current record at the name (unmanaged types, ownership TXTs).
-    others: Vec<&'a DnsRecord>,
+/// End of an index chain.
+const NONE: u32 = u32::MAX;
+
+/// The row of `key`, added when new.
+fn row_for<'k>(
+    index: &mut FastMap<Cow<'k, str>, u32>,
+    heads: &mut Vec<Head<'k>>,
+    key: Cow<'k, str>,
+) -> usize {
+    *index.entry(key).or_insert_with_key(|key| {
+        heads.push(Head {
+            name: key.clone(),
+            cand: NONE,
+            cur: NONE,
+            other: NONE,
+        });
+        (heads.len() - 1) as u32
+    }) as usize
+}
+
+/// The indices of a chain starting at `first`.
+fn chain(first: u32, next: &[u32]) -> impl Iterator<Item = usize> + '_ {
+    std::iter::successors((first != NONE).then_some(first), move |i| {
+        let n = next[*i as usize];
+        (n != NONE).then_some(n)
+    })
+    .map(|i| i as usize)
+}
+
+/// A name with its first desired endpoint, current managed record and other current record.
+struct Head<'k> {
+    name: Cow<'k, str>,
+    cand: u32,
+    cur: u32,
+    other: u32,
 }
 
 /// One (name, type) of a row.
@@ -272,11 +324,12 @@ struct Ctx<'p, 'a> {
     s: &'p PlanSettings,
     own: &'p Ownership<'a>,
     zone: &'p str,
+    /// Notices of the row being planned.
     notices: Vec<Notice>,
     owned: usize,
 }
 
-impl<'a> Ctx<'_, 'a> {
+impl<'p, 'a> Ctx<'p, 'a> {
     fn notice(&mut self, object: &ObjectRef, reason: &str, message: String) {
         self.notices.push(Notice {
             object: object.clone(),
@@ -286,21 +339,26 @@ impl<'a> Ctx<'_, 'a> {
         });
     }
 
-    fn row(&mut self, name: &str, row: Row<'a>) -> Option<ChangeGroup> {
-        let Row {
-            candidates,
-            mut current,
-            others,
-        } = row;
-        current.sort_by(|a, b| {
-            (&a.record_type, &a.content, &a.id).cmp(&(&b.record_type, &b.content, &b.id))
-        });
-        let cands = self.resolve_candidates(name, candidates);
-        let (cands, frozen) = (&cands.0, &cands.1);
+    fn row(
+        &mut self,
+        name: &str,
+        cands: &mut Vec<&'a Endpoint>,
+        current: &mut [&'a DnsRecord],
+        others: &mut [&'a DnsRecord],
+    ) -> Option<ChangeGroup> {
+        if current.len() > 1 {
+            current.sort_by(|a, b| {
+                (&a.record_type, &a.content, &a.id).cmp(&(&b.record_type, &b.content, &b.id))
+            });
+        }
+        if others.len() > 1 {
+            others.sort_by(|a, b| (&a.record_type, &a.id).cmp(&(&b.record_type, &b.id)));
+        }
+        let frozen = self.resolve_candidates(name, cands);
+        let txts = self.own.at(name);
+        let owner_id = self.s.owner_id.as_str();
 
         // Pair current records and candidates by type.
-        let own = self.own;
-        let owner_id = self.s.owner_id.as_str();
         let mut sets: Vec<Set<'_, 'a>> = Vec::with_capacity(1);
         let (mut i, mut j) = (0, 0);
         while i < current.len() || j < cands.len() {
@@ -318,25 +376,13 @@ impl<'a> Ctx<'_, 'a> {
                 j += 1;
             }
             sets.push(Set {
-                owner: own.owner(name, &t, owner_id),
+                owner: txts.owner(&t, owner_id),
                 frozen: frozen.contains(&t),
                 t,
                 cur: &current[ci..i],
                 cands: &cands[cj..j],
                 deleted: false,
             });
-        }
-        for t in frozen {
-            if !sets.iter().any(|x| x.t == *t) {
-                sets.push(Set {
-                    owner: own.owner(name, t, owner_id),
-                    t: t.clone(),
-                    cur: &[],
-                    cands: &[],
-                    frozen: true,
-                    deleted: false,
-                });
-            }
         }
 
         let s = self.s;
@@ -350,7 +396,7 @@ impl<'a> Ctx<'_, 'a> {
         let mut deferred = Vec::new();
 
         for (k, set) in sets.iter_mut().enumerate() {
-            let winner = self.winner(name, set);
+            let winner = self.winner(name, txts, set);
             match (set.cur.is_empty(), winner) {
                 (true, None) => {}
                 (true, Some(w)) => deferred.push((k, w)),
@@ -359,7 +405,7 @@ impl<'a> Ctx<'_, 'a> {
                         continue;
                     }
                     if deletes_ok && !set.frozen {
-                        self.delete_set(name, set, &mut ops);
+                        delete_set(txts, owner_id, set, &mut ops);
                         set.deleted = true;
                     } else {
                         self.owned += 1;
@@ -367,19 +413,18 @@ impl<'a> Ctx<'_, 'a> {
                 }
                 (false, Some(w)) => {
                     if set.owner != Owner::Ours {
-                        let why = refusal(&set.owner);
                         let msg = format!(
                             "{name}: the {} record set {}, so cfgeo leaves it alone",
                             set.t,
                             describe(&set.owner)
                         );
-                        self.notice(&w.object, why, msg);
+                        self.notice(&w.object, refusal(&set.owner), msg);
                         continue;
                     }
                     self.owned += 1;
                     if updates_ok {
                         let before = ops.len();
-                        self.update_set(name, set, w, &mut ops);
+                        self.update_set(name, txts, set, w, &mut ops);
                         if ops.len() > before && object.is_none() {
                             object = Some(&w.object);
                         }
@@ -390,7 +435,7 @@ impl<'a> Ctx<'_, 'a> {
 
         // Decided before the creates: a CNAME may take the place of an old-format TXT that goes.
         let old_txts = if sets.iter().any(|x| x.deleted) {
-            self.old_txts_to_delete(name, &sets, &others)
+            old_txts_to_delete(txts, owner_id, &sets, others)
         } else {
             Vec::new()
         };
@@ -416,23 +461,22 @@ impl<'a> Ctx<'_, 'a> {
                 self.notice(&w.object, "OwnedByOther", msg);
                 continue;
             }
-            let staying: Vec<&DnsRecord> = others
+            let staying = others
                 .iter()
                 .copied()
-                .filter(|r| !old_txts.iter().any(|o| o.id == r.id))
-                .collect();
-            if let Some((reason, msg)) = self.blocked(name, &t, &sets, &staying, deletes_ok) {
+                .filter(|r| !old_txts.iter().any(|o| o.id == r.id));
+            if let Some((reason, msg)) = self.blocked(name, &t, &sets, staying, deletes_ok) {
                 self.notice(&w.object, reason, msg);
                 continue;
             }
-            self.create_set(name, &t, w, &mut ops);
+            self.create_set(name, txts, &t, w, &mut ops);
             self.owned += 1;
             if object.is_none() {
                 object = Some(&w.object);
             }
         }
-
         ops.extend(old_txts.into_iter().map(|r| Op::Delete(r.clone())));
+
         if ops.is_empty() {
             return None;
         }
@@ -443,83 +487,90 @@ impl<'a> Ctx<'_, 'a> {
         })
     }
 
-    /// Drops invalid candidates and CNAMEs that clash with other types; sorts the rest by type
-    /// then external-dns's create order. Also returns the types left with only invalid
-    /// candidates.
-    fn resolve_candidates(
-        &mut self,
-        name: &str,
-        candidates: Vec<&'a Endpoint>,
-    ) -> (Vec<&'a Endpoint>, Vec<RecordType>) {
-        let mut valid = Vec::with_capacity(candidates.len());
-        let mut invalid_types = Vec::new();
-        for ep in candidates {
-            match invalid(ep) {
-                Some(why) => {
-                    self.notice(
-                        &ep.object,
-                        "InvalidRecord",
-                        format!("{name} ({}): {why}", ep.record_type),
-                    );
-                    invalid_types.push(ep.record_type.clone());
-                }
-                None => valid.push(ep),
-            }
+    /// Sorts candidates by type then external-dns's create order, and drops invalid ones and
+    /// CNAMEs that clash with other types. Returns the types left with only invalid candidates.
+    fn resolve_candidates(&mut self, name: &str, cands: &mut Vec<&'a Endpoint>) -> Vec<RecordType> {
+        if cands.len() > 1 {
+            cands.sort_by(|a, b| {
+                a.record_type
+                    .cmp(&b.record_type)
+                    .then_with(|| create_order(a, b))
+                    .then_with(|| a.resource.cmp(&b.resource))
+                    .then_with(|| a.object.cmp(&b.object))
+                    // Total order, so the winner never depends on the input order.
+                    .then_with(|| a.targets.cmp(&b.targets))
+                    .then_with(|| a.ttl.cmp(&b.ttl))
+                    .then_with(|| {
+                        (a.props.proxied, &a.props.comment, &a.props.tags).cmp(&(
+                            b.props.proxied,
+                            &b.props.comment,
+                            &b.props.tags,
+                        ))
+                    })
+            });
         }
+        let mut invalid_types = Vec::new();
+        cands.retain(|ep| match invalid(ep) {
+            Some(why) => {
+                self.notices.push(Notice {
+                    object: ep.object.clone(),
+                    severity: Severity::Warning,
+                    reason: "InvalidRecord".into(),
+                    message: format!("{name} ({}): {why}", ep.record_type),
+                });
+                invalid_types.push(ep.record_type.clone());
+                false
+            }
+            None => true,
+        });
         let is_cname = |e: &&Endpoint| e.record_type == RecordType::Cname;
-        if valid.iter().any(is_cname) && !valid.iter().all(is_cname) {
-            let other = valid
+        if cands.iter().any(is_cname) && !cands.iter().all(is_cname) {
+            let other = cands
                 .iter()
-                .find(|e| !is_cname(e))
+                .filter(|e| !is_cname(e))
+                .min_by(|a, b| (&a.record_type, &a.object).cmp(&(&b.record_type, &b.object)))
                 .expect("a non-CNAME candidate");
             let msg = format!(
                 "{name}: CNAME discarded because {} also asks for a {} record at this name",
                 other.object, other.record_type
             );
-            for e in valid.iter().filter(|e| is_cname(e)) {
+            for e in cands.iter().filter(|e| is_cname(e)) {
                 self.notice(&e.object, "RecordTypeConflict", msg.clone());
             }
-            valid.retain(|e| !is_cname(e));
+            cands.retain(|e| !is_cname(e));
         }
-        valid.sort_by(|a, b| {
-            a.record_type
-                .cmp(&b.record_type)
-                .then_with(|| create_order(a, b))
-                .then_with(|| a.resource.cmp(&b.resource))
-                .then_with(|| a.object.cmp(&b.object))
-                // Total order, so the winner never depends on the input order.
-                .then_with(|| a.targets.cmp(&b.targets))
-                .then_with(|| a.ttl.cmp(&b.ttl))
-                .then_with(|| {
-                    let key = |e: &Endpoint| {
-                        (
-                            e.props.proxied,
-                            e.props.comment.clone(),
-                            e.props.tags.clone(),
-                        )
-                    };
-                    key(a).cmp(&key(b))
-                })
-        });
         invalid_types.sort();
         invalid_types.dedup();
-        invalid_types.retain(|t| !valid.iter().any(|e| e.record_type == *t));
-        (valid, invalid_types)
+        invalid_types.retain(|t| !cands.iter().any(|e| e.record_type == *t));
+        invalid_types
     }
 
     /// The candidate that gets the set (external-dns's ResolveUpdate / ResolveCreate); the
     /// others get a notice.
-    fn winner(&mut self, name: &str, set: &Set<'_, 'a>) -> Option<&'a Endpoint> {
+    fn winner(
+        &mut self,
+        name: &str,
+        txts: NameTxts<'p, 'a>,
+        set: &Set<'_, 'a>,
+    ) -> Option<&'a Endpoint> {
         let first = *set.cands.first()?;
+        if set.cands.len() == 1 {
+            return Some(first);
+        }
         let keep = if !set.cur.is_empty() && set.owner == Owner::Ours {
-            self.own.of(name, &set.t).map(|l| l.resource())
+            txts.of(&set.t).map(|x| x.resource.as_ref())
         } else {
             None
         };
         let w = keep
             .and_then(|r| set.cands.iter().copied().find(|e| e.resource == r))
             .unwrap_or(first);
-        for e in set.cands.iter().filter(|e| !std::ptr::eq(**e, w)) {
+        // An exact duplicate of the winner lost nothing: no notice.
+        for e in set
+            .cands
+            .iter()
+            .filter(|e| !std::ptr::eq(**e, w) && ***e != *w)
+        {
             let why = if keep == Some(w.resource.as_str()) {
                 "already owns the record"
             } else {
@@ -535,12 +586,12 @@ impl<'a> Ctx<'_, 'a> {
     }
 
     /// Why a create of `t` at `name` would fail at Cloudflare: a CNAME cannot share its name.
-    fn blocked(
+    fn blocked<'r>(
         &self,
         name: &str,
         t: &RecordType,
         sets: &[Set<'_, 'a>],
-        others: &[&'a DnsRecord],
+        mut others: impl Iterator<Item = &'r DnsRecord>,
         deletes_ok: bool,
     ) -> Option<(&'static str, String)> {
         let clash = |rt: &RecordType| *t == RecordType::Cname || *rt == RecordType::Cname;
@@ -548,141 +599,135 @@ impl<'a> Ctx<'_, 'a> {
             .iter()
             .find(|x| !x.cur.is_empty() && !x.deleted && x.t != *t && clash(&x.t))
         {
-            let why = if x.owner == Owner::Ours && !deletes_ok {
+            if x.owner == Owner::Ours && !deletes_ok {
                 let by = if self.s.allow_deletes {
                     format!("policy {:?}", self.s.policy)
                 } else {
                     "waiting for every source's first listing".to_string()
                 };
-                return Some((
-                    "TypeSwitchBlocked",
-                    format!(
-                        "{name}: switching from {} to {t} needs the {} records deleted, which {by} does not allow",
-                        x.t, x.t
-                    ),
-                ));
-            } else {
-                format!("a {} record", x.t)
-            };
-            return Some(("NameOccupied", occupied(name, t, &why)));
+                let msg = format!(
+                    "{name}: switching from {} to {t} needs the {} records deleted, which {by} does not allow",
+                    x.t, x.t
+                );
+                return Some(("TypeSwitchBlocked", msg));
+            }
+            return Some(("NameOccupied", occupied(name, t, &x.t)));
         }
-        others.iter().find(|r| clash(&r.record_type)).map(|r| {
-            (
-                "NameOccupied",
-                occupied(name, t, &format!("a {} record", r.record_type)),
-            )
-        })
+        others
+            .find(|r| clash(&r.record_type))
+            .map(|r| ("NameOccupied", occupied(name, t, &r.record_type)))
     }
 
-    fn delete_set(&self, name: &str, set: &Set<'_, 'a>, ops: &mut Vec<Op>) {
-        ops.extend(set.cur.iter().map(|r| Op::Delete((*r).clone())));
-        let owner_id = self.s.owner_id.as_str();
-        ops.extend(
-            self.own
-                .typed_txts(name, &set.t)
-                .filter(|x| x.labels.owner() == owner_id)
-                .map(|x| Op::Delete(x.record.clone())),
-        );
-    }
-
-    /// Our old-format TXTs of `name` that no record left there falls back on.
-    fn old_txts_to_delete(
+    fn update_set(
         &self,
         name: &str,
-        sets: &[Set<'_, 'a>],
-        others: &[&'a DnsRecord],
-    ) -> Vec<&'a DnsRecord> {
-        let relies = |t: &RecordType| {
-            *t != RecordType::Aaaa && self.own.typed_txts(name, t).next().is_none()
-        };
-        let kept = sets
-            .iter()
-            .any(|x| !x.cur.is_empty() && !x.deleted && relies(&x.t));
-        let other = others
-            .iter()
-            .any(|r| !is_ownership_txt(r) && relies(&r.record_type));
-        if kept || other {
-            return Vec::new();
-        }
-        let owner_id = self.s.owner_id.as_str();
-        self.own
-            .old_txts(name)
-            .filter(|x| x.labels.owner() == owner_id)
-            .map(|x| x.record)
-            .collect()
-    }
-
-    fn update_set(&self, name: &str, set: &Set<'_, 'a>, w: &'a Endpoint, ops: &mut Vec<Op>) {
+        txts: NameTxts<'p, 'a>,
+        set: &Set<'_, 'a>,
+        w: &'a Endpoint,
+        ops: &mut Vec<Op>,
+    ) {
         let want = Want::of(w, self.s);
-        let mut cur: Vec<(String, &DnsRecord)> =
-            set.cur.iter().map(|r| (record_key(r), *r)).collect();
-        cur.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut des: Vec<String> = w.targets.iter().map(|t| canonical_target(t)).collect();
-        des.sort_unstable();
-        des.dedup();
-        let (mut i, mut j) = (0, 0);
-        while i < cur.len() || j < des.len() {
-            let ord = match (cur.get(i), des.get(j)) {
-                (Some(c), Some(d)) => c.0.as_str().cmp(d.as_str()),
-                (Some(_), None) => Ordering::Less,
-                _ => Ordering::Greater,
-            };
-            match ord {
-                Ordering::Less => {
-                    ops.push(Op::Delete(cur[i].1.clone()));
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    ops.push(Op::Create(target_input(name, &set.t, &des[j], &want)));
-                    j += 1;
-                }
-                Ordering::Equal => {
-                    let r = cur[i].1;
-                    if want.differs(r) {
-                        ops.push(Op::Update {
-                            old: r.clone(),
-                            new: want.input(&r.name, &r.record_type, r.content.clone(), r.priority),
-                        });
-                    }
-                    i += 1;
-                    // Two records with the same content in two spellings: keep one.
-                    while i < cur.len() && cur[i].0 == des[j] {
-                        ops.push(Op::Delete(cur[i].1.clone()));
+        let mut changes = Vec::new();
+        let kept = |r: &DnsRecord, ops: &mut Vec<Op>| {
+            if want.differs(r) {
+                ops.push(Op::Update {
+                    old: r.clone(),
+                    new: want.input(&r.name, &r.record_type, r.content.clone(), r.priority),
+                });
+            }
+        };
+        if let ([r], [target]) = (set.cur, w.targets.as_slice()) {
+            // The usual case, without sorting or allocating.
+            if r.content == *target || record_key(r) == canon(target) {
+                kept(r, &mut changes);
+            } else {
+                let d = canon(target);
+                changes.push(Op::Delete((*r).clone()));
+                changes.push(Op::Create(target_input(name, &set.t, &d, &want)));
+            }
+        } else {
+            let mut cur: Vec<(Cow<'_, str>, &DnsRecord)> =
+                set.cur.iter().map(|r| (record_key(r), *r)).collect();
+            cur.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut des: Vec<Cow<'_, str>> = w.targets.iter().map(|t| canon(t)).collect();
+            des.sort_unstable();
+            des.dedup();
+            let (mut i, mut j) = (0, 0);
+            while i < cur.len() || j < des.len() {
+                let ord = match (cur.get(i), des.get(j)) {
+                    (Some(c), Some(d)) => c.0.cmp(d),
+                    (Some(_), None) => Ordering::Less,
+                    _ => Ordering::Greater,
+                };
+                match ord {
+                    Ordering::Less => {
+                        changes.push(Op::Delete(cur[i].1.clone()));
                         i += 1;
                     }
-                    j += 1;
+                    Ordering::Greater => {
+                        changes.push(Op::Create(target_input(name, &set.t, &des[j], &want)));
+                        j += 1;
+                    }
+                    Ordering::Equal => {
+                        kept(cur[i].1, &mut changes);
+                        i += 1;
+                        // Two records with the same content in two spellings: keep one.
+                        while i < cur.len() && cur[i].0 == des[j] {
+                            changes.push(Op::Delete(cur[i].1.clone()));
+                            i += 1;
+                        }
+                        j += 1;
+                    }
                 }
             }
         }
+        // Removing targets is a deletion: not before every source has listed once (a merged
+        // endpoint may still miss another object's targets). A CNAME cannot gain its new target
+        // next to the old one either.
+        if !self.s.allow_deletes && changes.iter().any(|op| matches!(op, Op::Delete(_))) {
+            let cname = set.t == RecordType::Cname;
+            changes.retain(|op| match op {
+                Op::Delete(_) => false,
+                Op::Create(_) => !cname,
+                Op::Update { .. } => true,
+            });
+        }
+        ops.append(&mut changes);
         // A new resource label is written; an old-format-only set gains a new-format TXT then.
-        let Some(labels) = self.own.of(name, &set.t) else {
+        let Some(deciding) = txts.of(&set.t) else {
             return;
         };
-        if labels.resource() == w.resource {
+        if deciding.resource == w.resource.as_str() {
             return;
         }
         let owner_id = self.s.owner_id.as_str();
-        let content = serialize(owner_id, &w.resource, labels);
-        match self
-            .own
-            .typed_txts(name, &set.t)
-            .find(|x| x.labels.owner() == owner_id)
-        {
+        match txts.typed(&set.t).find(|x| x.owner == owner_id) {
             Some(x) => ops.push(Op::Update {
                 old: x.record.clone(),
-                new: txt_input(&x.record.name, content, &want),
+                new: txt_input(
+                    &x.record.name,
+                    serialize(owner_id, &w.resource, &x.labels()),
+                    &want,
+                ),
             }),
             None => ops.push(Op::Create(txt_input(
                 &self.s.txt.txt_name(name, &set.t, self.zone),
-                content,
+                serialize(owner_id, &w.resource, &deciding.labels()),
                 &want,
             ))),
         }
     }
 
-    fn create_set(&self, name: &str, t: &RecordType, w: &'a Endpoint, ops: &mut Vec<Op>) {
+    fn create_set(
+        &self,
+        name: &str,
+        txts: NameTxts<'p, 'a>,
+        t: &RecordType,
+        w: &'a Endpoint,
+        ops: &mut Vec<Op>,
+    ) {
         let want = Want::of(w, self.s);
-        let mut des: Vec<String> = w.targets.iter().map(|t| canonical_target(t)).collect();
+        let mut des: Vec<Cow<'_, str>> = w.targets.iter().map(|t| canon(t)).collect();
         des.sort_by(|a, b| target_cmp(a, b));
         des.dedup();
         ops.extend(
@@ -692,13 +737,10 @@ impl<'a> Ctx<'_, 'a> {
         // A surviving TXT of ours (its record was deleted by hand) is reused, as external-dns
         // does since v0.19.
         let owner_id = self.s.owner_id.as_str();
-        let mut typed = self
-            .own
-            .typed_txts(name, t)
-            .filter(|x| x.labels.owner() == owner_id);
+        let mut typed = txts.typed(t).filter(|x| x.owner == owner_id);
         let first = typed.next();
-        if first.is_some_and(|x| x.labels.resource() == w.resource)
-            || typed.any(|x| x.labels.resource() == w.resource)
+        if first.is_some_and(|x| x.resource == w.resource.as_str())
+            || typed.any(|x| x.resource == w.resource.as_str())
         {
             return;
         }
@@ -707,7 +749,7 @@ impl<'a> Ctx<'_, 'a> {
                 old: x.record.clone(),
                 new: txt_input(
                     &x.record.name,
-                    serialize(owner_id, &w.resource, &x.labels),
+                    serialize(owner_id, &w.resource, &x.labels()),
                     &want,
                 ),
             }),
@@ -721,6 +763,38 @@ impl<'a> Ctx<'_, 'a> {
             }
         }
     }
+}
+
+fn delete_set(txts: NameTxts<'_, '_>, owner_id: &str, set: &Set<'_, '_>, ops: &mut Vec<Op>) {
+    ops.extend(set.cur.iter().map(|r| Op::Delete((*r).clone())));
+    ops.extend(
+        txts.typed(&set.t)
+            .filter(|x| x.owner == owner_id)
+            .map(|x| Op::Delete(x.record.clone())),
+    );
+}
+
+/// Our old-format TXTs of the name that no record left there falls back on.
+fn old_txts_to_delete<'a>(
+    txts: NameTxts<'_, 'a>,
+    owner_id: &str,
+    sets: &[Set<'_, 'a>],
+    others: &[&'a DnsRecord],
+) -> Vec<&'a DnsRecord> {
+    let relies = |t: &RecordType| *t != RecordType::Aaaa && txts.typed(t).next().is_none();
+    let kept = sets
+        .iter()
+        .any(|x| !x.cur.is_empty() && !x.deleted && relies(&x.t));
+    let other = others
+        .iter()
+        .any(|r| !is_ownership_txt(r) && relies(&r.record_type));
+    if kept || other {
+        return Vec::new();
+    }
+    txts.old()
+        .filter(|x| x.owner == owner_id)
+        .map(|x| x.record)
+        .collect()
 }
 
 fn refusal(owner: &Owner<'_>) -> &'static str {
@@ -737,9 +811,9 @@ fn describe(owner: &Owner<'_>) -> String {
     }
 }
 
-fn occupied(name: &str, t: &RecordType, what: &str) -> String {
+fn occupied(name: &str, t: &RecordType, what: &RecordType) -> String {
     format!(
-        "{name}: not creating {t}: {what} exists at this name and Cloudflare allows no CNAME next to other records"
+        "{name}: not creating {t}: a {what} record exists at this name and Cloudflare allows no CNAME next to other records"
     )
 }
 
@@ -769,12 +843,28 @@ fn split_priority<'t>(t: &RecordType, target: &'t str) -> Option<(u16, &'t str)>
 }
 
 /// A current record as a canonical target (MX/SRV with their priority first).
-fn record_key(r: &DnsRecord) -> String {
+fn record_key(r: &DnsRecord) -> Cow<'_, str> {
     match (&r.record_type, r.priority) {
         (RecordType::Mx | RecordType::Srv, Some(p)) => {
-            canonical_target(&format!("{p} {}", r.content))
+            Cow::Owned(canonical_target(&format!("{p} {}", r.content)))
         }
-        _ => canonical_target(&r.content),
+        _ => canon(&r.content),
+    }
+}
+
+/// [`canonical_target`], borrowing when the target is canonical already.
+fn canon(t: &str) -> Cow<'_, str> {
+    // Any IPv4 address that parses is canonical (no leading zeros are accepted).
+    let plain_name = || {
+        t.parse::<Ipv6Addr>().is_err()
+            && !t.ends_with('.')
+            && t.trim() == t
+            && !t.bytes().any(|b| b.is_ascii_uppercase())
+    };
+    if t.parse::<Ipv4Addr>().is_ok() || plain_name() {
+        Cow::Borrowed(t)
+    } else {
+        Cow::Owned(canonical_target(t))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::cloudflare::types::{DnsRecord, RecordType};
 
@@ -23,6 +24,8 @@ const APEX_LABEL: &str = "_apex";
 const MARKED_TYPES: [&str; 10] = [
     "CNAME", "NAPTR", "DNAME", "AAAA", "SRV", "PTR", "TXT", "NS", "MX", "A",
 ];
+/// End of an index chain.
+const NONE: u32 = u32::MAX;
 
 /// Ownership TXT naming.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,46 +111,116 @@ impl TxtNaming {
         txt_name: &str,
         zone: &str,
     ) -> Option<(String, Option<RecordType>)> {
-        let lower = txt_name.trim_end_matches('.').to_ascii_lowercase();
-        let prefix = self.prefix.to_ascii_lowercase();
-        let suffix = self.suffix.to_ascii_lowercase();
-        let (name, t) = if self.type_in_affix() {
-            let typed = MARKED_TYPES.iter().find_map(|t| {
-                let l = t.to_ascii_lowercase();
-                let p = prefix.replace(TYPE_TEMPLATE, &l);
-                let s = suffix.replace(TYPE_TEMPLATE, &l);
-                strip_affixes(&lower, &p, &s).map(|(first, rest)| (join(first, rest), Some(*t)))
-            });
-            match typed {
-                Some(found) => found,
-                // external-dns reads names written with the template dropped as old format.
-                None => {
-                    let p = prefix.replace(TYPE_TEMPLATE, "");
-                    let s = suffix.replace(TYPE_TEMPLATE, "");
-                    let (first, rest) = strip_affixes(&lower, &p, &s)?;
-                    let (t, first) = split_marker(first);
-                    (join(first, rest), t)
-                }
-            }
+        Affixes::new(self)
+            .endpoint_key(txt_name, zone)
+            .map(|(n, t)| (n.into_owned(), t.map(RecordType::from)))
+    }
+}
+
+/// The affixes of a [`TxtNaming`], lower-cased and expanded once per type, for reading many
+/// TXT names.
+struct Affixes {
+    prefix: String,
+    suffix: String,
+    /// With `%{record_type}`: (type, prefix, suffix) per marked type, then the affixes with
+    /// the template dropped (external-dns reads those as old format).
+    typed: Vec<(&'static str, String, String)>,
+    wildcard: String,
+}
+
+impl Affixes {
+    fn new(n: &TxtNaming) -> Self {
+        let prefix = n.prefix.to_ascii_lowercase();
+        let suffix = n.suffix.to_ascii_lowercase();
+        let typed = if n.type_in_affix() {
+            MARKED_TYPES
+                .iter()
+                .map(|t| {
+                    let l = t.to_ascii_lowercase();
+                    (
+                        *t,
+                        prefix.replace(TYPE_TEMPLATE, &l),
+                        suffix.replace(TYPE_TEMPLATE, &l),
+                    )
+                })
+                .collect()
         } else {
-            let (first, rest) = strip_affixes(&lower, &prefix, &suffix)?;
-            let (t, first) = split_marker(first);
-            (join(first, rest), t)
+            Vec::new()
         };
-        if name.is_empty() || name.starts_with('.') {
+        let (prefix, suffix) = if typed.is_empty() {
+            (prefix, suffix)
+        } else {
+            (
+                prefix.replace(TYPE_TEMPLATE, ""),
+                suffix.replace(TYPE_TEMPLATE, ""),
+            )
+        };
+        Self {
+            prefix,
+            suffix,
+            typed,
+            wildcard: n.wildcard_replacement.to_ascii_lowercase(),
+        }
+    }
+
+    /// [`TxtNaming::endpoint_name`], borrowing from `txt_name` where it can.
+    fn endpoint_key<'n>(
+        &self,
+        txt_name: &'n str,
+        zone: &str,
+    ) -> Option<(Cow<'n, str>, Option<&'static str>)> {
+        let name = txt_name.trim_end_matches('.');
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            let lower = name.to_ascii_lowercase();
+            return self
+                .endpoint_key_lower(&lower, zone)
+                .map(|(n, t)| (Cow::Owned(n.into_owned()), t));
+        }
+        self.endpoint_key_lower(name, zone)
+    }
+
+    fn endpoint_key_lower<'n>(
+        &self,
+        lower: &'n str,
+        zone: &str,
+    ) -> Option<(Cow<'n, str>, Option<&'static str>)> {
+        let typed = self.typed.iter().find_map(|(t, p, s)| {
+            strip_affixes(lower, p, s).map(|(first, rest)| (first, rest, Some(*t)))
+        });
+        let (first, rest, t) = match typed {
+            Some(found) => found,
+            None => {
+                let (first, rest) = strip_affixes(lower, &self.prefix, &self.suffix)?;
+                let (t, first) = split_marker(first);
+                (first, rest, t)
+            }
+        };
+        if first.is_empty() {
             return None;
         }
         let zone = zone.trim_end_matches('.');
-        let name = match name
-            .strip_prefix(APEX_LABEL)
-            .and_then(|r| r.strip_prefix('.'))
-        {
-            Some(r) if !zone.is_empty() && r.eq_ignore_ascii_case(zone) => {
-                zone.to_ascii_lowercase()
-            }
-            _ => name,
+        if rest.is_some_and(|r| {
+            !zone.is_empty() && first == APEX_LABEL && r.eq_ignore_ascii_case(zone)
+        }) {
+            return Some((Cow::Owned(zone.to_ascii_lowercase()), t));
+        }
+        let len = first.len() + rest.map_or(0, |r| r.len() + 1);
+        // Usually the name is the tail of the TXT name (no suffix): borrow it when it equals
+        // `first.rest` byte for byte.
+        let tail = lower
+            .len()
+            .checked_sub(len)
+            .and_then(|at| lower.get(at..))
+            .filter(|tail| {
+                tail.starts_with(first)
+                    && rest
+                        .is_none_or(|r| tail.as_bytes()[first.len()] == b'.' && tail.ends_with(r))
+            });
+        let name = match tail {
+            Some(tail) => Cow::Borrowed(tail),
+            None => Cow::Owned(join(first, rest)),
         };
-        Some((name, t.map(RecordType::from)))
+        Some((name, t))
     }
 
     /// The key ownership is looked up under: lower-case, trailing dot dropped, a leading `*`
@@ -159,15 +232,12 @@ impl TxtNaming {
         } else {
             Cow::Borrowed(name)
         };
-        if self.wildcard_replacement.is_empty() {
+        if self.wildcard.is_empty() {
             return name;
         }
         match name.strip_prefix("*.") {
-            Some(rest) => Cow::Owned(format!(
-                "{}.{rest}",
-                self.wildcard_replacement.to_ascii_lowercase()
-            )),
-            None if name == "*" => Cow::Owned(self.wildcard_replacement.to_ascii_lowercase()),
+            Some(rest) => Cow::Owned(format!("{}.{rest}", self.wildcard)),
+            None if name == "*" => Cow::Owned(self.wildcard.clone()),
             None => name,
         }
     }
@@ -291,21 +361,20 @@ pub fn serialize(owner: &str, resource: &str, extra: &Labels) -> String {
     l.serialize()
 }
 
-/// Parses TXT content written by external-dns (`NewLabelsFromStringPlain`): surrounding quotes
-/// optional (Cloudflare returns either form), tokens split on `,` and on their first `=`,
-/// `heritage=external-dns` required, `external-dns/` keys kept. `None` for anything else,
-/// which is then an ordinary TXT record.
-pub fn parse(content: &str) -> Option<Labels> {
+/// The label text of TXT content: surrounding quotes dropped, several quoted strings (content
+/// over 255 bytes) joined.
+fn label_text(content: &str) -> Cow<'_, str> {
     let trimmed = content.trim();
-    // Content over 255 bytes comes back as several quoted strings.
-    let joined;
-    let text = if trimmed.contains("\" \"") {
-        joined = trimmed.replace("\" \"", "");
-        joined.trim_matches('"')
+    if trimmed.contains("\" \"") {
+        Cow::Owned(trimmed.replace("\" \"", "").trim_matches('"').to_string())
     } else {
-        trimmed.trim_matches('"')
-    };
-    let mut labels = Labels::default();
+        Cow::Borrowed(trimmed.trim_matches('"'))
+    }
+}
+
+/// Calls `f(key, value)` for each `external-dns/` label; `false` when the heritage is missing
+/// or not external-dns.
+fn scan_labels<'t>(text: &'t str, mut f: impl FnMut(&'t str, &'t str)) -> bool {
     let mut heritage = false;
     for token in text.split(',') {
         let Some((k, v)) = token.split_once('=') else {
@@ -313,19 +382,51 @@ pub fn parse(content: &str) -> Option<Labels> {
         };
         if k == "heritage" {
             if v != HERITAGE {
-                return None;
+                return false;
             }
             heritage = true;
         } else if let Some(key) = k.strip_prefix(KEY_PREFIX) {
-            labels.set(key, v);
+            f(key, v);
         }
     }
-    heritage.then_some(labels)
+    heritage
+}
+
+/// Parses TXT content written by external-dns (`NewLabelsFromStringPlain`): surrounding quotes
+/// optional (Cloudflare returns either form), tokens split on `,` and on their first `=`,
+/// `heritage=external-dns` required, `external-dns/` keys kept. `None` for anything else,
+/// which is then an ordinary TXT record.
+pub fn parse(content: &str) -> Option<Labels> {
+    let text = label_text(content);
+    let mut labels = Labels::default();
+    scan_labels(&text, |k, v| labels.set(k, v)).then_some(labels)
+}
+
+/// Owner and resource of an ownership TXT, without copying in the usual case.
+fn parse_claim(content: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
+    match label_text(content) {
+        Cow::Borrowed(text) => {
+            let (mut owner, mut resource) = ("", "");
+            let ok = scan_labels(text, |k, v| match k {
+                "owner" => owner = v,
+                "resource" => resource = v,
+                _ => {}
+            });
+            ok.then_some((Cow::Borrowed(owner), Cow::Borrowed(resource)))
+        }
+        Cow::Owned(_) => {
+            let l = parse(content)?;
+            Some((
+                Cow::Owned(l.owner().to_string()),
+                Cow::Owned(l.resource().to_string()),
+            ))
+        }
+    }
 }
 
 /// Whether `r` is an external-dns ownership TXT (of any owner).
 pub fn is_ownership_txt(r: &DnsRecord) -> bool {
-    r.record_type == RecordType::Txt && parse(&r.content).is_some()
+    r.record_type == RecordType::Txt && scan_labels(&label_text(&r.content), |_, _| {})
 }
 
 /// One ownership TXT of the zone.
@@ -333,10 +434,21 @@ pub fn is_ownership_txt(r: &DnsRecord) -> bool {
 pub struct OwnershipTxt<'a> {
     /// The TXT record.
     pub record: &'a DnsRecord,
-    /// Its labels.
-    pub labels: Labels,
+    /// Its `owner` label (empty when absent).
+    pub owner: Cow<'a, str>,
+    /// Its `resource` label (empty when absent).
+    pub resource: Cow<'a, str>,
     /// The record type it claims; `None` for the old format (every type but AAAA).
     pub claims: Option<RecordType>,
+    /// Next TXT of the same endpoint name, by record id.
+    next: u32,
+}
+
+impl OwnershipTxt<'_> {
+    /// All its labels.
+    pub fn labels(&self) -> Labels {
+        parse(&self.record.content).unwrap_or_default()
+    }
 }
 
 /// Who a record set belongs to.
@@ -353,43 +465,70 @@ pub enum Owner<'o> {
 /// Who owns what in one zone, read from every ownership TXT as external-dns reads them: the
 /// new-format TXT for (name, type) first, else (for every type but AAAA) the old-format TXT of
 /// the name.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ownership<'a> {
     txts: Vec<OwnershipTxt<'a>>,
-    /// Lookup key (see `TxtNaming::lookup_key`) → indices into `txts`, sorted by record id.
-    by_name: HashMap<String, Vec<usize>>,
-    naming: TxtNaming,
+    /// Endpoint name → first of its TXTs in `txts` (chained through `next`).
+    by_name: FastMap<Cow<'a, str>, u32>,
+    affixes: Affixes,
+}
+
+impl std::fmt::Debug for Affixes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Affixes")
+            .field("prefix", &self.prefix)
+            .field("suffix", &self.suffix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Ownership<'a> {
     /// Reads the ownership TXTs among `records` (every record of `zone`).
     pub fn new(records: &'a [DnsRecord], naming: &TxtNaming, zone: &str) -> Self {
-        let mut txts = Vec::new();
-        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let affixes = Affixes::new(naming);
+        let n = records
+            .iter()
+            .filter(|r| r.record_type == RecordType::Txt)
+            .count();
+        let mut txts: Vec<OwnershipTxt<'a>> = Vec::with_capacity(n);
+        let mut by_name: FastMap<Cow<'a, str>, u32> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
         for r in records {
             if r.record_type != RecordType::Txt {
                 continue;
             }
-            let Some(labels) = parse(&r.content) else {
+            let Some((owner, resource)) = parse_claim(&r.content) else {
                 continue;
             };
-            let Some((name, claims)) = naming.endpoint_name(&r.name, zone) else {
+            let Some((name, claims)) = affixes.endpoint_key(&r.name, zone) else {
                 continue;
             };
-            by_name.entry(name).or_default().push(txts.len());
+            let k = txts.len() as u32;
             txts.push(OwnershipTxt {
                 record: r,
-                labels,
-                claims,
+                owner,
+                resource,
+                claims: claims.map(RecordType::from),
+                next: NONE,
             });
-        }
-        for list in by_name.values_mut().filter(|l| l.len() > 1) {
-            list.sort_by(|a, b| txts[*a].record.id.cmp(&txts[*b].record.id));
+            let head = by_name.entry(name).or_insert(NONE);
+            // Keep each chain sorted by record id, so "first" does not depend on input order.
+            if *head == NONE || r.id < txts[*head as usize].record.id {
+                txts[k as usize].next = *head;
+                *head = k;
+            } else {
+                let mut at = *head as usize;
+                while txts[at].next != NONE && txts[txts[at].next as usize].record.id <= r.id {
+                    at = txts[at].next as usize;
+                }
+                txts[k as usize].next = txts[at].next;
+                txts[at].next = k;
+            }
         }
         Self {
             txts,
             by_name,
-            naming: naming.clone(),
+            affixes,
         }
     }
 
@@ -398,58 +537,150 @@ impl<'a> Ownership<'a> {
         self.txts.len()
     }
 
-    fn at(&self, name: &str) -> impl Iterator<Item = &OwnershipTxt<'a>> {
-        let key = self.naming.lookup_key(name);
-        self.by_name
-            .get(key.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|i| &self.txts[*i])
+    /// The ownership TXTs of one endpoint name (one lookup; use it for several questions).
+    pub fn at(&self, name: &str) -> NameTxts<'_, 'a> {
+        let key = self.affixes.lookup_key(name);
+        NameTxts {
+            txts: &self.txts,
+            first: self.by_name.get(key.as_ref()).copied().unwrap_or(NONE),
+        }
     }
 
     /// New-format TXTs claiming the `t` set at `name`.
-    pub fn typed_txts(
-        &self,
+    pub fn typed_txts<'o>(
+        &'o self,
         name: &str,
-        t: &RecordType,
-    ) -> impl Iterator<Item = &OwnershipTxt<'a>> {
-        self.at(name).filter(move |x| x.claims.as_ref() == Some(t))
+        t: &'o RecordType,
+    ) -> impl Iterator<Item = &'o OwnershipTxt<'a>> {
+        self.at(name).typed(t)
     }
 
     /// Old-format TXTs of `name`.
     pub fn old_txts(&self, name: &str) -> impl Iterator<Item = &OwnershipTxt<'a>> {
-        self.at(name).filter(|x| x.claims.is_none())
+        self.at(name).old()
     }
 
-    /// The TXTs that decide ownership of the `t` set at `name`: the new-format ones when there
-    /// are any, else the old-format ones unless `t` is AAAA.
-    fn deciding(&self, name: &str, t: &RecordType) -> impl Iterator<Item = &OwnershipTxt<'a>> {
-        let typed = self.typed_txts(name, t).next().is_some();
-        let old_ok = !typed && *t != RecordType::Aaaa;
-        self.at(name).filter(move |x| match &x.claims {
-            Some(c) => typed && c == t,
-            None => old_ok,
-        })
+    /// The TXT that decides ownership of the `t` set at `name` (see [`NameTxts::of`]).
+    pub fn of(&self, name: &str, t: &RecordType) -> Option<&OwnershipTxt<'a>> {
+        self.at(name).of(t)
     }
 
-    /// The labels of the `t` set at `name` (the first deciding TXT by record id).
-    pub fn of(&self, name: &str, t: &RecordType) -> Option<&Labels> {
-        self.deciding(name, t).next().map(|x| &x.labels)
-    }
-
-    /// Who owns the `t` set at `name`, for `owner_id`. Two deciding TXTs that disagree make it
-    /// someone else's: a contested set is never touched.
+    /// Who owns the `t` set at `name` (see [`NameTxts::owner`]).
     pub fn owner(&self, name: &str, t: &RecordType, owner_id: &str) -> Owner<'_> {
+        self.at(name).owner(t, owner_id)
+    }
+}
+
+/// The ownership TXTs of one endpoint name.
+#[derive(Debug, Clone, Copy)]
+pub struct NameTxts<'o, 'a> {
+    txts: &'o [OwnershipTxt<'a>],
+    first: u32,
+}
+
+impl<'o, 'a> NameTxts<'o, 'a> {
+    /// All of them, by record id.
+    pub fn iter(self) -> impl Iterator<Item = &'o OwnershipTxt<'a>> {
+        let txts = self.txts;
+        std::iter::successors((self.first != NONE).then_some(self.first), move |i| {
+            let n = txts[*i as usize].next;
+            (n != NONE).then_some(n)
+        })
+        .map(move |i| &txts[i as usize])
+    }
+
+    /// New-format TXTs claiming the `t` set.
+    pub fn typed(self, t: &'o RecordType) -> impl Iterator<Item = &'o OwnershipTxt<'a>> {
+        self.iter().filter(move |x| x.claims.as_ref() == Some(t))
+    }
+
+    /// Old-format TXTs.
+    pub fn old(self) -> impl Iterator<Item = &'o OwnershipTxt<'a>> {
+        self.iter().filter(|x| x.claims.is_none())
+    }
+
+    /// The TXT whose labels stand for the `t` set (the first deciding one by record id).
+    pub fn of(self, t: &RecordType) -> Option<&'o OwnershipTxt<'a>> {
+        let typed = self.iter().find(|x| x.claims.as_ref() == Some(t));
+        if typed.is_some() || *t == RecordType::Aaaa {
+            return typed;
+        }
+        self.old().next()
+    }
+
+    /// Who owns the `t` set, for `owner_id`: decided by the new-format TXTs of `t` when there
+    /// are any, else by the old-format ones unless `t` is AAAA. Two deciding TXTs that
+    /// disagree make it someone else's: a contested set is never touched.
+    pub fn owner(self, t: &RecordType, owner_id: &str) -> Owner<'o> {
+        let typed = self.iter().any(|x| x.claims.as_ref() == Some(t));
+        if !typed && *t == RecordType::Aaaa {
+            return Owner::Unowned;
+        }
         let mut any = false;
-        for x in self.deciding(name, t) {
-            if x.labels.owner() != owner_id {
-                return Owner::Other(x.labels.owner());
+        for x in self.iter() {
+            let deciding = match &x.claims {
+                Some(c) => typed && c == t,
+                None => !typed,
+            };
+            if !deciding {
+                continue;
+            }
+            if x.owner != owner_id {
+                return Owner::Other(x.owner.as_ref());
             }
             any = true;
         }
         if any { Owner::Ours } else { Owner::Unowned }
     }
 }
+
+/// A small multiplicative hasher (the rustc-hash scheme): record names come from the zone's
+/// own records, so flooding is not a concern, and SipHash dominated planning time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = self.hash.wrapping_add(word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; hashbrown indexes with them.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 #[cfg(test)]
 mod tests {
@@ -833,12 +1064,12 @@ mod tests {
         for (name, t, want) in cases {
             assert_eq!(own.owner(name, t, "me"), *want, "{name} {t}");
         }
+        let of = own.of("app.example.com", &RecordType::A).unwrap();
         assert_eq!(
-            own.of("app.example.com", &RecordType::A)
-                .unwrap()
-                .resource(),
-            "ingress/a/b"
+            (of.owner.as_ref(), of.resource.as_ref()),
+            ("me", "ingress/a/b")
         );
+        assert_eq!(of.labels(), Labels::new("me", "ingress/a/b"));
         assert_eq!(own.typed_txts("app.example.com", &RecordType::A).count(), 1);
         assert_eq!(own.old_txts("app.example.com").count(), 1);
         assert!(is_ownership_txt(&records[0]));

@@ -1,6 +1,11 @@
 //! Live objects from the API server through kube's watcher and reflector: backoff, resume by
 //! resourceVersion, a re-list after 410 Gone, reconnection after dropped streams. A snapshot is
 //! published only once the first full list has arrived, and after every change.
+//!
+//! Objects are trimmed before they are stored: `metadata.managedFields` and the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation are dropped. cfgeo reads neither,
+//! and together they are most of a typical object's size (external-dns does the same since
+//! v0.21, PR #6240). See docs/performance.md.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -13,6 +18,19 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Snapshot;
+
+/// The annotation `kubectl apply` writes: a copy of the whole object as last applied.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what cfgeo never reads but every object carries: managedFields and kubectl's
+/// last-applied copy of the object.
+pub fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
 
 /// Starts watching `api` with `config`; the receiver holds `None` until the first list is
 /// complete.
@@ -29,7 +47,10 @@ where
     let (reader, writer) = reflector::store::<K>();
     let kind = K::kind(&Default::default()).to_string();
     tokio::spawn(async move {
-        let stream = reflector(writer, watcher(api, config).default_backoff());
+        let stream = reflector(
+            writer,
+            watcher(api, config).default_backoff().modify(trim::<K>),
+        );
         futures::pin_mut!(stream);
         let mut synced = false;
         loop {
@@ -63,4 +84,44 @@ where
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::networking::v1::Ingress;
+
+    use super::*;
+
+    #[test]
+    fn trim_drops_managed_fields_and_last_applied_only() {
+        let mut ing: Ingress = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "web",
+                "labels": {"app": "web"},
+                "annotations": {
+                    LAST_APPLIED: "{\"kind\":\"Ingress\"}\n",
+                    "external-dns.alpha.kubernetes.io/hostname": "web.example.com",
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+            },
+            "spec": {"rules": [{"host": "web.example.com"}]},
+        }))
+        .unwrap();
+        let mut expected = ing.clone();
+        trim(&mut ing);
+        assert_eq!(ing.metadata.managed_fields, None);
+        expected.metadata.managed_fields = None;
+        expected
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(LAST_APPLIED);
+        assert_eq!(ing, expected);
+        assert_eq!(
+            ing.metadata.annotations.unwrap().len(),
+            1,
+            "other annotations are kept"
+        );
+    }
 }

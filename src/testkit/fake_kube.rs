@@ -411,13 +411,22 @@ impl Store {
         result
     }
 
-    /// Objects of a kind as they were at `rv`, rolled back through the history.
-    fn snapshot(&self, kind: &ResourceKind, rv: u64) -> Result<KindObjects, FakeKubeError> {
+    /// Objects of a kind as they were at `rv`, in key order, after `after` (exclusive): the
+    /// current objects with the changes since `rv` rolled back through the history. Lazy, so a
+    /// page of a large list costs the page, not a copy of the whole kind.
+    fn objects_at<'a>(
+        &'a self,
+        kind: &ResourceKind,
+        rv: u64,
+        after: Option<&'a (String, String)>,
+    ) -> Result<impl Iterator<Item = &'a Value> + 'a, FakeKubeError> {
+        use std::ops::Bound::{Excluded, Unbounded};
         if rv < self.compacted_rv {
             return Err(gone(rv, self.compacted_rv));
         }
         let key = kind.key();
-        let mut objects = self.objects.get(&key).cloned().unwrap_or_default();
+        // The state at `rv` of each object changed since: the oldest change's `old` wins.
+        let mut rolled: BTreeMap<(String, String), Option<&'a Value>> = BTreeMap::new();
         for change in self.history.iter().rev().take_while(|c| c.rv > rv) {
             if change.kind_key != key {
                 continue;
@@ -425,13 +434,47 @@ impl Store {
             let Some(any) = change.old.as_ref().or(change.new.as_ref()) else {
                 continue;
             };
-            let id = object_id(any);
-            match &change.old {
-                Some(old) => objects.insert(id, old.clone()),
-                None => objects.remove(&id),
-            };
+            rolled.insert(object_id(any), change.old.as_ref());
         }
-        Ok(objects)
+        let lower = || after.map_or(Unbounded, |a| Excluded(a.clone()));
+        let current = self
+            .objects
+            .get(&key)
+            .map(|objs| objs.range((lower(), Unbounded)))
+            .into_iter()
+            .flatten();
+        let mut current = current.peekable();
+        let mut rolled = rolled.into_iter().filter(move |(k, _)| match after {
+            Some(a) => k > a,
+            None => true,
+        });
+        let mut next_rolled = rolled.next();
+        Ok(std::iter::from_fn(move || {
+            loop {
+                let take_current = match (current.peek(), &next_rolled) {
+                    (None, None) => return None,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (Some((ck, _)), Some((rk, _))) => {
+                        if *ck == rk {
+                            // Rolled back: the current version is not the one at `rv`.
+                            current.next();
+                            false
+                        } else {
+                            *ck < rk
+                        }
+                    }
+                };
+                if take_current {
+                    return current.next().map(|(_, v)| v);
+                }
+                let (_, old) = next_rolled.take()?;
+                next_rolled = rolled.next();
+                if let Some(v) = old {
+                    return Some(v);
+                }
+            }
+        }))
     }
 
     /// Validates and finishes an object for storage, then commits it unless nothing changed.
@@ -1711,14 +1754,12 @@ fn list(
             }
         }
     };
-    let objects = s.snapshot(kind, at_rv)?;
-    let mut selected = objects
-        .iter()
-        .filter(|(key, _)| after.as_ref().is_none_or(|a| *key > a))
-        .filter(|(_, obj)| filter.matches(obj));
+    let mut selected = s
+        .objects_at(kind, at_rv, after.as_ref())?
+        .filter(|obj| filter.matches(obj));
     let mut items = Vec::new();
     let mut more = false;
-    for (_, obj) in selected.by_ref() {
+    for obj in selected.by_ref() {
         if limit.is_some_and(|l| items.len() >= l) {
             more = true;
             break;

@@ -497,6 +497,45 @@ fn cases() -> Vec<Case> {
             owned: 1,
         },
         Case {
+            name: "before the first full listing targets are added, not removed",
+            current: vec![
+                rec("r1", app, RecordType::A, "1.1.1.1"),
+                txt("t1", "a-app.example.com", ME, "web"),
+            ],
+            desired: vec![a(app, &["2.2.2.2"], "web")],
+            settings: with(|s| s.allow_deletes = false),
+            ops: &["+A app.example.com 2.2.2.2"],
+            notices: &[],
+            owned: 1,
+        },
+        Case {
+            name: "before the first full listing a CNAME keeps its target",
+            current: vec![
+                rec("r1", app, RecordType::Cname, "lb.example.net"),
+                txt("t1", "cname-app.example.com", ME, "web"),
+            ],
+            desired: vec![cname(app, "lb2.example.net", "web")],
+            settings: with(|s| s.allow_deletes = false),
+            ops: &[],
+            notices: &[],
+            owned: 1,
+        },
+        Case {
+            name: "CNAME target change: delete and create in one group",
+            current: vec![
+                rec("r1", app, RecordType::Cname, "lb.example.net"),
+                txt("t1", "cname-app.example.com", ME, "web"),
+            ],
+            desired: vec![cname(app, "lb2.example.net", "web")],
+            settings: settings(),
+            ops: &[
+                "+CNAME app.example.com lb2.example.net",
+                "-CNAME app.example.com lb.example.net",
+            ],
+            notices: &[],
+            owned: 1,
+        },
+        Case {
             name: "create-only: no update, creates go ahead",
             current: vec![
                 rec("r1", app, RecordType::A, "1.1.1.1"),

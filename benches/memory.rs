@@ -1,0 +1,682 @@
+//! Peak resident memory of the real `cfgeo run` process, measured from the process itself.
+//!
+//! Starts the fake API server and the Cloudflare emulator in this process, loads N Ingresses and
+//! N Services shaped as real clusters have them (Helm labels and annotations, a
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation and managedFields), writes a
+//! kubeconfig for the fake server and spawns the built binary as a child:
+//! `cfgeo run --source ingress --source service` with the geo engine on (every 10th Ingress
+//! carries the geo label). Once `/readyz` answers 200 and every record and the pool are in the
+//! emulator, it reads VmHWM (peak resident set) and VmRSS from `/proc/<pid>/status`, then
+//! again after a burst of 100 status changes.
+//!
+//! Run: `cargo build --release --bin cfgeo && cargo bench --bench memory`.
+//! Environment: `CFGEO_BENCH_N` (Ingresses, and as many Services; default 10,000), `CFGEO_BIN`
+//! (default `target/release/cfgeo`), `CFGEO_BENCH_LABEL` (suffix of the evidence file, e.g.
+//! `before`), `CFGEO_EVIDENCE_DIR` (default `target/evidence`; writes `memory-N[-label].json`
+//! for scripts/performance.py).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cfgeo::emulator::{Emulator, EmulatorConfig, EmulatorHandle, Plan, ZoneSpec};
+use cfgeo::records::registry::Labels;
+use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
+use serde_json::{Value, json};
+
+const DEFAULT_N: usize = 10_000;
+const GOAL_MIB: f64 = 64.0;
+/// Every GEO_EVERY-th Ingress is selected by the geo engine (and is not a record source).
+const GEO_EVERY: usize = 10;
+const CHURN: usize = 100;
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn ip(base: usize, i: usize, round: usize) -> String {
+    format!(
+        "{base}.{}.{}.{}",
+        i / 62_500 + round * 2,
+        (i / 250) % 250,
+        i % 250 + 1
+    )
+}
+
+fn is_geo(i: usize) -> bool {
+    i.is_multiple_of(GEO_EVERY)
+}
+
+/// `kubectl apply`'s record of the object: the object without status and server fields.
+fn last_applied(obj: &Value) -> String {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+        meta.remove("generation");
+        meta.remove("creationTimestamp");
+    }
+    format!("{}\n", serde_json::to_string(&o).unwrap())
+}
+
+fn fields_of(map: &Value, prefix: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert(".".into(), json!({}));
+    if let Some(m) = map.as_object() {
+        for k in m.keys() {
+            out.insert(format!("{prefix}{k}"), json!({}));
+        }
+    }
+    Value::Object(out)
+}
+
+fn managed_entry(manager: &str, time: &str, api_version: &str, fields: Value) -> Value {
+    json!({
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": api_version,
+        "time": time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    })
+}
+
+fn ingress(i: usize) -> Value {
+    let name = format!("web-{i}");
+    let ns = format!("team-{}", i % 50);
+    let host = if is_geo(i) {
+        "app.example.com".to_string()
+    } else {
+        format!("h{i}.example.com")
+    };
+    let mut labels = json!({
+        "app.kubernetes.io/name": "web",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/version": "2.14.1",
+        "helm.sh/chart": "web-1.4.2",
+    });
+    if is_geo(i) {
+        labels["dns.external/geo-route"] = json!("true");
+        labels["cluster-name"] = json!("fra1");
+    }
+    let backend =
+        |svc: &str, port: u16| json!({"service": {"name": svc, "port": {"number": port}}});
+    let mut obj = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "generation": 3,
+            "creationTimestamp": "2026-03-02T09:14:11Z",
+            "labels": labels,
+            "annotations": {
+                "meta.helm.sh/release-name": name,
+                "meta.helm.sh/release-namespace": ns,
+                "cert-manager.io/cluster-issuer": "letsencrypt-prod",
+                "nginx.ingress.kubernetes.io/proxy-body-size": "16m",
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            },
+        },
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": [host], "secretName": format!("{name}-tls")}],
+            "rules": [{
+                "host": host,
+                "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": backend(&name, 80)},
+                    {"path": "/api", "pathType": "Prefix", "backend": backend(&format!("{name}-api"), 8080)},
+                ]},
+            }],
+        },
+        "status": {"loadBalancer": {"ingress": [{"ip": ip(10, i, 0)}]}},
+    });
+    let applied = last_applied(&obj);
+    let meta = &obj["metadata"];
+    let kubectl = json!({
+        "f:metadata": {
+            "f:annotations": fields_of(&meta["annotations"], "f:"),
+            "f:labels": fields_of(&meta["labels"], "f:"),
+        },
+        "f:spec": {
+            "f:ingressClassName": {},
+            "f:rules": {},
+            "f:tls": {},
+        },
+    });
+    let mut kubectl = kubectl;
+    kubectl["f:metadata"]["f:annotations"][format!("f:{LAST_APPLIED}")] = json!({});
+    let managed = json!([
+        managed_entry("helm", "2026-03-02T09:14:11Z", "networking.k8s.io/v1", kubectl),
+        {
+            "manager": "nginx-ingress-controller",
+            "operation": "Update",
+            "apiVersion": "networking.k8s.io/v1",
+            "time": "2026-03-02T09:14:40Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {"f:loadBalancer": {"f:ingress": {}}}},
+            "subresource": "status",
+        },
+        managed_entry("cert-manager-ingress-shim", "2026-03-02T09:14:12Z", "networking.k8s.io/v1",
+            json!({"f:spec": {"f:tls": {}}})),
+    ]);
+    obj["metadata"]["annotations"][LAST_APPLIED] = json!(applied);
+    obj["metadata"]["managedFields"] = managed;
+    obj
+}
+
+fn service(i: usize) -> Value {
+    let name = format!("svc-{i}");
+    let ns = format!("team-{}", i % 50);
+    let port = |n: &str, p: u16, t: u16, node: usize| json!({"name": n, "port": p, "targetPort": t, "protocol": "TCP", "nodePort": node});
+    let mut obj = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "creationTimestamp": "2026-03-02T09:14:11Z",
+            "labels": {
+                "app.kubernetes.io/name": "api",
+                "app.kubernetes.io/instance": name,
+                "app.kubernetes.io/managed-by": "Helm",
+                "app.kubernetes.io/version": "2.14.1",
+                "helm.sh/chart": "api-3.0.7",
+            },
+            "annotations": {
+                "meta.helm.sh/release-name": name,
+                "meta.helm.sh/release-namespace": ns,
+                "external-dns.alpha.kubernetes.io/hostname": format!("s{i}.example.com"),
+                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            },
+            "finalizers": ["service.kubernetes.io/load-balancer-cleanup"],
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app.kubernetes.io/name": "api", "app.kubernetes.io/instance": name},
+            "ports": [port("http", 80, 8080, 30000 + i % 2000), port("https", 443, 8443, 32000 + i % 700)],
+            "clusterIP": format!("172.20.{}.{}", (i / 250) % 250, i % 250 + 1),
+            "sessionAffinity": "None",
+            "externalTrafficPolicy": "Cluster",
+            "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "allocateLoadBalancerNodePorts": true,
+        },
+        "status": {"loadBalancer": {"ingress": [{"ip": ip(11, i, 0)}]}},
+    });
+    let cip = obj["spec"]["clusterIP"].clone();
+    obj["spec"]["clusterIPs"] = json!([cip]);
+    let applied = last_applied(&obj);
+    let meta = &obj["metadata"];
+    let mut ports = serde_json::Map::new();
+    ports.insert(".".into(), json!({}));
+    for p in [80, 443] {
+        ports.insert(
+            format!("k:{{\"port\":{p},\"protocol\":\"TCP\"}}"),
+            json!({".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}),
+        );
+    }
+    let mut helm = json!({
+        "f:metadata": {
+            "f:annotations": fields_of(&meta["annotations"], "f:"),
+            "f:labels": fields_of(&meta["labels"], "f:"),
+        },
+        "f:spec": {
+            "f:allocateLoadBalancerNodePorts": {},
+            "f:externalTrafficPolicy": {},
+            "f:internalTrafficPolicy": {},
+            "f:ports": Value::Object(ports),
+            "f:selector": {},
+            "f:sessionAffinity": {},
+            "f:type": {},
+        },
+    });
+    helm["f:metadata"]["f:annotations"][format!("f:{LAST_APPLIED}")] = json!({});
+    let managed = json!([
+        managed_entry("helm", "2026-03-02T09:14:11Z", "v1", helm),
+        managed_entry("kube-controller-manager", "2026-03-02T09:14:13Z", "v1",
+            json!({"f:metadata": {"f:finalizers": {".": {}, "v:\"service.kubernetes.io/load-balancer-cleanup\"": {}}}})),
+        {
+            "manager": "aws-load-balancer-controller",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "2026-03-02T09:15:02Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {"f:loadBalancer": {"f:ingress": {}}}},
+            "subresource": "status",
+        },
+    ]);
+    obj["metadata"]["annotations"][LAST_APPLIED] = json!(applied);
+    obj["metadata"]["managedFields"] = managed;
+    obj
+}
+
+/// Bytes of an object as JSON, and the bytes of managedFields and last-applied within it.
+fn sizes(obj: &Value) -> (usize, usize) {
+    let total = serde_json::to_string(obj).unwrap().len();
+    let mut stripped = obj.clone();
+    if let Some(meta) = stripped.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove(LAST_APPLIED);
+        }
+    }
+    let rest = serde_json::to_string(&stripped).unwrap().len();
+    (total, total - rest)
+}
+
+/// `(VmHWM, VmRSS)` of a process in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let head = std::str::from_utf8(&buf[..n]).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn kubeconfig(kube: &FakeKubeHandle) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\n\
+current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+        kube.url()
+    )
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+struct Converged {
+    records: usize,
+    origins: usize,
+}
+
+/// Records in the zone and origins of the largest pool, counted in place (no copies).
+fn converged(emu: &EmulatorHandle, zone_id: &str) -> Converged {
+    emu.with_state(|s| Converged {
+        records: s.records.values().filter(|r| r.zone_id == zone_id).count(),
+        origins: s.pools.values().map(|p| p.origins.len()).max().unwrap_or(0),
+    })
+}
+
+/// Waits until the emulator has seen no call for `quiet`.
+async fn quiet(emu: &EmulatorHandle, quiet: Duration) {
+    loop {
+        let n = emu.call_log().len();
+        tokio::time::sleep(quiet).await;
+        if emu.call_log().len() == n {
+            return;
+        }
+    }
+}
+
+/// Writes the converged zone straight into the emulator's state: every hostname's A record and
+/// its ownership TXT, exactly as cfgeo writes them.
+fn seed_zone(emu: &EmulatorHandle, zone_id: &str, n: usize) {
+    let now = "2026-03-02T09:15:00.000000Z".to_string();
+    let record = |s: &mut cfgeo::emulator::State, name: String, t: &str, content: String| {
+        let id = s.new_id();
+        let r = cfgeo::emulator::DnsRecord {
+            id: id.clone(),
+            zone_id: zone_id.to_string(),
+            name,
+            record_type: t.to_string(),
+            content,
+            proxied: false,
+            ttl: 1,
+            comment: None,
+            tags: vec![],
+            priority: None,
+            data: None,
+            settings: Default::default(),
+            created_on: now.clone(),
+            modified_on: now.clone(),
+            comment_modified_on: None,
+            tags_modified_on: None,
+        };
+        s.records.insert(id, r);
+    };
+    emu.with_state(|s| {
+        for i in 0..n {
+            let ns = format!("team-{}", i % 50);
+            let mut hosts = vec![(
+                format!("s{i}.example.com"),
+                ip(11, i, 0),
+                format!("service/{ns}/svc-{i}"),
+            )];
+            if !is_geo(i) {
+                hosts.push((
+                    format!("h{i}.example.com"),
+                    ip(10, i, 0),
+                    format!("ingress/{ns}/web-{i}"),
+                ));
+            }
+            for (name, addr, resource) in hosts {
+                let txt = Labels::new("bench", &resource).serialize();
+                record(s, format!("a-{name}"), "TXT", txt);
+                record(s, name, "A", addr);
+            }
+        }
+    });
+}
+
+/// A running `cfgeo run` child.
+struct Proc {
+    child: Child,
+    pid: u32,
+    admin: SocketAddr,
+    log: PathBuf,
+    started: Instant,
+    /// The largest VmRSS seen while polling.
+    peak_sampled: u64,
+}
+
+impl Proc {
+    fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            panic!(
+                "cfgeo exited early ({status}); last log lines:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
+    /// Polls every 100 ms until `done`, checking that the process is alive.
+    async fn wait_for(&mut self, timeout: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_alive();
+            if let Some((_, rss)) = memory_kib(self.pid) {
+                self.peak_sampled = self.peak_sampled.max(rss);
+            }
+            if done() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for cfgeo");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for `/readyz` to answer 200; returns the time since the start.
+    async fn wait_ready(&mut self, timeout: Duration) -> Duration {
+        let admin = self.admin;
+        self.wait_for(timeout, || http_status(admin, "/readyz") == Some(200))
+            .await;
+        self.started.elapsed()
+    }
+
+    /// Waits until `count` (the Events written) has not moved for 2 s.
+    async fn settle(&mut self, count: impl Fn() -> usize) {
+        loop {
+            let before = count();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            self.check_alive();
+            if count() == before {
+                return;
+            }
+        }
+    }
+
+    /// `(VmHWM, VmRSS)` in KiB.
+    fn memory(&mut self) -> (u64, u64) {
+        self.check_alive();
+        memory_kib(self.pid).expect("the process status")
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n = env_usize("CFGEO_BENCH_N", DEFAULT_N);
+    let label = std::env::var("CFGEO_BENCH_LABEL").unwrap_or_default();
+    let bin = PathBuf::from(std::env::var("CFGEO_BIN").unwrap_or("target/release/cfgeo".into()));
+    let evidence_dir =
+        PathBuf::from(std::env::var("CFGEO_EVIDENCE_DIR").unwrap_or("target/evidence".into()));
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build --release --bin cfgeo) or set CFGEO_BIN",
+        bin.display()
+    );
+    let stem = if label.is_empty() {
+        format!("memory-{n}")
+    } else {
+        format!("memory-{n}-{label}")
+    };
+    let work = evidence_dir.join(format!("{stem}.work"));
+    std::fs::create_dir_all(&work).unwrap();
+    let bench_started = Instant::now();
+
+    let emu = Emulator::start(EmulatorConfig {
+        zones: vec![ZoneSpec::new("example.com", Plan::Pro)],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let zone_id = emu.zone_id("example.com").unwrap();
+    let kube = FakeKube::start().await.unwrap();
+    let (mut ing_bytes, mut ing_meta, mut svc_bytes, mut svc_meta) = (0, 0, 0, 0);
+    for i in 0..n {
+        let (ing, svc) = (ingress(i), service(i));
+        if i == 1 {
+            (ing_bytes, ing_meta) = sizes(&ing);
+            (svc_bytes, svc_meta) = sizes(&svc);
+        }
+        kube.apply(ing);
+        kube.apply(svc);
+    }
+    let geo = (0..n).filter(|i| is_geo(*i)).count();
+    let hostnames = (n - geo) + n;
+    let load_time = bench_started.elapsed();
+    eprintln!(
+        "loaded {n} Ingresses ({ing_bytes} B each, {ing_meta} B managedFields + last-applied) and \
+         {n} Services ({svc_bytes} B, {svc_meta} B) in {:.1} s",
+        load_time.as_secs_f64()
+    );
+
+    let kubeconfig_path = work.join("kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig(&kube)).unwrap();
+    let spawn = |name: &str| -> Proc {
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = work.join(format!("cfgeo-{name}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&bin)
+            .args(["run", "--source", "ingress", "--source", "service"])
+            .arg("--admin-addr")
+            .arg(admin.to_string())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &kubeconfig_path)
+            .env("RUST_LOG", "warn")
+            .env("CF_API_BASE_URL", emu.base_url())
+            .env("CF_API_TOKEN", "cfgeo-bench-token")
+            .env("CF_ACCOUNT_ID", emu.account_id())
+            .env("CF_ZONE_ID", &zone_id)
+            .env("GEO_LOCATION", "eu")
+            .env("CF_LB_HOSTNAME", "app.example.com")
+            .env("CFGEO_OWNER_ID", "bench")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        Proc {
+            pid: child.id(),
+            child,
+            admin,
+            log,
+            started: Instant::now(),
+            peak_sampled: 0,
+        }
+    };
+    let timeout = Duration::from_secs(600 + (n / 100) as u64);
+
+    // 1. Cold start: an empty zone; every record and the pool are written. Above 10,000
+    // objects the emulator's per-record conflict scan makes writing the zone through the API
+    // quadratic (hours at 100,000), so the zone is seeded directly instead and only the
+    // restart is measured.
+    let events = |k: &FakeKubeHandle| {
+        k.request_count("create", "events") + k.request_count("patch", "events")
+    };
+    let seed = std::env::var("CFGEO_BENCH_SEED").map_or(n > 10_000, |v| v == "1");
+    let cold = if seed {
+        seed_zone(&emu, &zone_id, n);
+        None
+    } else {
+        let events_start = events(&kube);
+        let mut cold = spawn("cold");
+        let ready = cold.wait_ready(timeout).await;
+        cold.wait_for(timeout, || {
+            let c = converged(&emu, &zone_id);
+            c.records == 2 * hostnames && c.origins == geo
+        })
+        .await;
+        let converged_s = cold.started.elapsed();
+        // Let the verification reads, any settle pass and the Events finish.
+        quiet(&emu, Duration::from_secs(3)).await;
+        cold.settle(|| events(&kube)).await;
+        let (hwm, rss) = cold.memory();
+        let peak_sampled = cold.peak_sampled;
+        let events_written = events(&kube) - events_start;
+        cold.stop();
+        Some(json!({
+            "ready_s": ready.as_secs_f64(),
+            "converged_s": converged_s.as_secs_f64(),
+            "vmhwm_mib": mib(hwm),
+            "vmrss_mib": mib(rss),
+            "vmrss_max_sampled_mib": mib(peak_sampled),
+            "kube_events_written": events_written,
+        }))
+    };
+
+    // 2. Restart against the converged zone, as after an upgrade: list, plan, write nothing.
+    let warm_calls_start = emu.call_log().len();
+    let listed = emu
+        .call_log()
+        .iter()
+        .filter(|c| c.route.ends_with("/dns_records"))
+        .count();
+    let events_start = events(&kube);
+    let mut warm = spawn("warm");
+    let warm_ready = warm.wait_ready(timeout).await;
+    // The first full pass lists the zone; wait until it has happened and all is quiet.
+    warm.wait_for(timeout, || {
+        emu.call_log()
+            .iter()
+            .filter(|c| c.route.ends_with("/dns_records"))
+            .count()
+            > listed
+    })
+    .await;
+    quiet(&emu, Duration::from_secs(3)).await;
+    warm.settle(|| events(&kube)).await;
+    let warm_written = emu
+        .call_log()
+        .iter()
+        .skip(warm_calls_start)
+        .filter(|c| c.method != "GET")
+        .count();
+    let warm_events = events(&kube) - events_start;
+    let (warm_hwm, warm_rss) = warm.memory();
+
+    // 3. A burst of status changes (record Ingresses), as a rollout causes.
+    let before = emu.call_log().len();
+    for k in 0..CHURN {
+        let i = (k * 97) % n;
+        let i = if is_geo(i) { i + 1 } else { i };
+        if i >= n {
+            continue;
+        }
+        kube.set_status(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some(&format!("team-{}", i % 50)),
+            &format!("web-{i}"),
+            json!({"loadBalancer": {"ingress": [{"ip": ip(10, i, 1)}]}}),
+        );
+    }
+    warm.wait_for(Duration::from_secs(120), || {
+        emu.call_log()
+            .iter()
+            .skip(before)
+            .any(|c| c.method == "POST" && c.path.ends_with("/batch"))
+    })
+    .await;
+    quiet(&emu, Duration::from_secs(3)).await;
+    warm.settle(|| events(&kube)).await;
+    let (churn_hwm, churn_rss) = warm.memory();
+    warm.stop();
+
+    let evidence = json!({
+        "bench": "memory",
+        "label": label,
+        "binary": bin.display().to_string(),
+        "n_ingresses": n,
+        "n_services": n,
+        "geo_ingresses": geo,
+        "hostnames": hostnames,
+        "records": 2 * hostnames,
+        "ingress_bytes": ing_bytes,
+        "ingress_meta_bytes": ing_meta,
+        "service_bytes": svc_bytes,
+        "service_meta_bytes": svc_meta,
+        "cold": cold,
+        "seeded_zone": seed,
+        "restart": {
+            "ready_s": warm_ready.as_secs_f64(),
+            "writes": warm_written,
+            "kube_events_written": warm_events,
+            "vmhwm_mib": mib(warm_hwm),
+            "vmrss_mib": mib(warm_rss),
+        },
+        "churn": {
+            "changes": CHURN,
+            "vmhwm_mib": mib(churn_hwm),
+            "vmrss_mib": mib(churn_rss),
+        },
+        "goal_mib": GOAL_MIB,
+        "wall_time_s": bench_started.elapsed().as_secs_f64(),
+    });
+    let path = evidence_dir.join(format!("{stem}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&evidence).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&evidence).unwrap());
+    eprintln!("wrote {}", path.display());
+}
