@@ -3,7 +3,25 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter as KubeReporter};
 
+use std::collections::BTreeSet;
+
 use crate::geo::{Notice, Severity};
+
+/// The notices already published, so each one becomes an Event once while it holds, and again
+/// only after it went away and came back.
+#[derive(Debug, Default)]
+pub struct Published(BTreeSet<Notice>);
+
+impl Published {
+    /// Publishes the notices of `now` that were not in the last set, then remembers `now`.
+    pub async fn update(&mut self, reporter: &Reporter, now: Vec<Notice>) {
+        let now: BTreeSet<Notice> = now.into_iter().collect();
+        for n in now.difference(&self.0) {
+            reporter.publish(n).await;
+        }
+        self.0 = now;
+    }
+}
 
 /// Where notices go.
 #[derive(Clone)]

@@ -1,7 +1,6 @@
 //! The geo engine's loop: snapshots in, debounced reconciles out, a jittered resync, retries
 //! with backoff after failures, and Events on the Ingresses.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::networking::v1::Ingress;
@@ -16,7 +15,7 @@ use super::plan::Action;
 use super::settings::GeoSettings;
 use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
-use crate::events::Reporter;
+use crate::events::{Published, Reporter};
 use crate::sources::Snapshot;
 
 /// Timing of the loop.
@@ -52,7 +51,7 @@ pub struct GeoEngine {
     settings: GeoSettings,
     reporter: Reporter,
     timing: Timing,
-    emitted: BTreeSet<Notice>,
+    emitted: Published,
     last_applied: Option<DesiredGeo>,
     metrics: Option<Metrics>,
     dry_run: bool,
@@ -74,7 +73,7 @@ impl GeoEngine {
             settings,
             reporter,
             timing,
-            emitted: BTreeSet::new(),
+            emitted: Published::default(),
             last_applied: None,
             metrics: None,
             dry_run: false,
@@ -185,11 +184,7 @@ impl GeoEngine {
     }
 
     async fn publish_new(&mut self, notices: Vec<Notice>) {
-        let now: BTreeSet<Notice> = notices.into_iter().collect();
-        for n in now.difference(&self.emitted) {
-            self.reporter.publish(n).await;
-        }
-        self.emitted = now;
+        self.emitted.update(&self.reporter, notices).await;
     }
 
     /// Runs until `shutdown`: reacts to snapshot changes (debounced), resyncs on a jittered
@@ -287,7 +282,8 @@ impl GeoEngine {
     }
 }
 
-fn jitter(d: Duration) -> Duration {
+/// `d` shortened by up to 10%, so replicas and clusters do not resync in lockstep.
+pub fn jitter(d: Duration) -> Duration {
     let f: f64 = rand::rng().random_range(0.9..=1.0);
     d.mul_f64(f)
 }

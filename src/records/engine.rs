@@ -2,11 +2,9 @@
 //! resync on `--interval`, a per-zone record cache kept current from our own writes, retries
 //! with backoff, and Events on the objects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
 
-use rand::RngExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -17,8 +15,8 @@ use super::plan::{ChangeGroup, Plan, PlanSettings, ZoneRef, plan};
 use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
 use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
-use crate::events::Reporter;
-use crate::geo::engine::Timing;
+use crate::events::{Published, Reporter};
+use crate::geo::engine::{Timing, jitter};
 use crate::geo::{Notice, Severity};
 
 /// Errors of a pass.
@@ -146,7 +144,7 @@ pub struct RecordEngine {
     reporter: Reporter,
     timing: Timing,
     zones: Vec<ZoneState>,
-    emitted: BTreeSet<Notice>,
+    emitted: Published,
     /// Groups Cloudflare refused, by name and fingerprint: not retried until they change or the
     /// next full resync.
     refused: HashMap<String, u64>,
@@ -171,7 +169,7 @@ impl RecordEngine {
             reporter,
             timing,
             zones,
-            emitted: BTreeSet::new(),
+            emitted: Published::default(),
             refused: HashMap::new(),
             metrics: None,
             kube: None,
@@ -365,11 +363,7 @@ impl RecordEngine {
     }
 
     async fn publish_new(&mut self, notices: Vec<Notice>) {
-        let now: BTreeSet<Notice> = notices.into_iter().collect();
-        for n in now.difference(&self.emitted) {
-            self.reporter.publish(n).await;
-        }
-        self.emitted = now;
+        self.emitted.update(&self.reporter, notices).await;
     }
 
     /// Marks DNSEndpoints as observed once their records were applied.
@@ -511,9 +505,4 @@ pub fn describe_op(op: &super::Op) -> String {
         ),
         Op::Delete(r) => format!("- {} {} {}", r.record_type, r.name, r.content),
     }
-}
-
-fn jitter(d: Duration) -> Duration {
-    let f: f64 = rand::rng().random_range(0.9..=1.0);
-    d.mul_f64(f)
 }
