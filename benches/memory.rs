@@ -5,15 +5,22 @@
 //! `kubectl.kubernetes.io/last-applied-configuration` annotation and managedFields), writes a
 //! kubeconfig for the fake server and spawns the built binary as a child:
 //! `cfgeo run --source ingress --source service` with the geo engine on (every 10th Ingress
-//! carries the geo label). Once `/readyz` answers 200 and every record and the pool are in the
-//! emulator, it reads VmHWM (peak resident set) and VmRSS from `/proc/<pid>/status`, then
-//! again after a burst of 100 status changes.
+//! carries the geo label). It reads VmHWM (peak resident set) and VmRSS from
+//! `/proc/<pid>/status` of the child three times:
+//! 1. cold: once `/readyz` answers 200, every record and the pool are in the empty zone, and the
+//!    Events have stopped;
+//! 2. restart: a second process against the converged zone, after its first full pass;
+//! 3. after 100 Ingress status changes in that second process.
+//!
+//! Above 10,000 objects (or with `CFGEO_BENCH_SEED=1`) the cold start is skipped and the zone is
+//! written straight into the emulator's state: converging 380,000 records through the emulator's
+//! API is quadratic in the emulator.
 //!
 //! Run: `cargo build --release --bin cfgeo && cargo bench --bench memory`.
 //! Environment: `CFGEO_BENCH_N` (Ingresses, and as many Services; default 10,000), `CFGEO_BIN`
 //! (default `target/release/cfgeo`), `CFGEO_BENCH_LABEL` (suffix of the evidence file, e.g.
 //! `before`), `CFGEO_EVIDENCE_DIR` (default `target/evidence`; writes `memory-N[-label].json`
-//! for scripts/performance.py).
+//! for scripts/performance.py, and the child's logs under `memory-N[-label].work/`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

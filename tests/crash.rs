@@ -111,8 +111,8 @@ impl Evidence {
 // The process under test
 // ---------------------------------------------------------------------------------------------
 
-/// The binary, stdout and stderr discarded (a killed process's pipes are of no use), logs at
-/// warn so that a failing final run still says why on stderr of this test.
+/// The binary, its output discarded (a killed process's pipes are of no use; the assertions
+/// say what is wrong with the state).
 fn cfgeo(emu: &EmulatorHandle, dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfgeo"));
     cmd.env_clear()
@@ -126,11 +126,23 @@ fn cfgeo(emu: &EmulatorHandle, dir: &Path, args: &[&str], envs: &[(&str, String)
         .arg(dir)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.spawn().expect("cfgeo starts")
+}
+
+/// A child that is killed if the test panics while it runs.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn sigterm(child: &Child) {
@@ -228,7 +240,7 @@ async fn kill_once(
     http: &reqwest::Client,
     rng: &mut StdRng,
     spawn: impl FnOnce() -> Child,
-    converged: impl Fn() -> bool,
+    differs: impl Fn() -> Option<String>,
     figs: &mut KillFigures,
 ) {
     let k = rng.random_range(1..=8u64);
@@ -236,7 +248,7 @@ async fn kill_once(
     let delay = rng.random_range(0..WRITE_LATENCY_MS);
     let start = writes_arrived(emu, http).await;
     let start_done = writes_done(emu);
-    let mut child = spawn();
+    let mut child = Proc(spawn());
     let deadline = Instant::now() + T;
     let at_rest = loop {
         let reached = if after_handled {
@@ -247,28 +259,34 @@ async fn kill_once(
         if reached >= k {
             break false;
         }
-        if converged() && writes_done(emu) == writes_arrived(emu, http).await {
+        let diff = differs();
+        // Converged, with no write of this run still in flight (earlier runs' in-flight
+        // writes may have been dropped with their connection, so count from this start).
+        let idle = writes_done(emu) - start_done == writes_arrived(emu, http).await - start;
+        if diff.is_none() && idle {
             break true;
         }
         assert!(
             Instant::now() < deadline,
-            "cfgeo neither wrote nor converged"
+            "cfgeo neither wrote {k} writes nor converged: {diff:?}"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     // A random point inside the latency of the write just sent.
     tokio::time::sleep(Duration::from_millis(delay)).await;
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    let arrived = writes_arrived(emu, http).await;
-    let done_at_kill = writes_done(emu);
+    child.0.kill().expect("SIGKILL");
+    let _ = child.0.wait();
+    // Counted from this run's start: writes dropped at earlier kills are never logged.
+    let arrived = writes_arrived(emu, http).await - start;
+    let done_at_kill = writes_done(emu) - start_done;
     let in_flight = arrived - done_at_kill;
-    // Drain: in-flight writes finish (or were dropped with the connection) before a restart.
+    // Drain: in-flight writes finish (or were dropped with the connection) before a restart;
+    // a dropped one is known to be gone once its latency has passed.
     let drain_deadline = Instant::now() + Duration::from_millis(WRITE_LATENCY_MS + 400);
-    while writes_done(emu) < arrived && Instant::now() < drain_deadline {
+    while writes_done(emu) - start_done < arrived && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let completed = writes_done(emu) - done_at_kill;
+    let completed = writes_done(emu) - start_done - done_at_kill;
     figs.kills += 1;
     if after_handled {
         figs.kills_after_a_handled_write += 1;
@@ -613,7 +631,10 @@ async fn crash_geo_engine() {
             &http,
             &mut rng,
             || cfgeo(&emu, dir.path(), &args, &envs),
-            || geo_problems(&emu, &d, &foreign_member).is_empty(),
+            || {
+                let p = geo_problems(&emu, &d, &foreign_member);
+                (!p.is_empty()).then(|| format!("{p:?}"))
+            },
             &mut figs,
         )
         .await;
@@ -631,13 +652,13 @@ async fn crash_geo_engine() {
     // The final clean run: converge, then stop it politely.
     let d = geo_desired(&mut rng, true);
     write_manifests(dir.path(), &geo_objects(&d));
-    let mut child = cfgeo(&emu, dir.path(), &args, &envs);
+    let mut child = Proc(cfgeo(&emu, dir.path(), &args, &envs));
     let deadline = Instant::now() + T;
     while !geo_problems(&emu, &d, &foreign_member).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sigterm(&child);
-    let code = reap(&mut child).await;
+    sigterm(&child.0);
+    let code = reap(&mut child.0).await;
     let problems = geo_problems(&emu, &d, &foreign_member);
     ev.check(
         problems.is_empty(),
@@ -919,7 +940,13 @@ async fn crash_record_sync() {
                     .filter(|r| !foreign_ids.contains(&r.id))
                     .map(|r| (r.record_type, r.name, r.content))
                     .collect();
-                have == want
+                (have != want).then(|| {
+                    format!(
+                        "extra {:?} missing {:?}",
+                        have.difference(&want).collect::<Vec<_>>(),
+                        want.difference(&have).collect::<Vec<_>>()
+                    )
+                })
             },
             &mut figs,
         )
@@ -946,13 +973,13 @@ async fn crash_record_sync() {
             .map(|r| (r.record_type, r.name, r.content))
             .collect()
     };
-    let mut child = cfgeo(&emu, dir.path(), &args, &[]);
+    let mut child = Proc(cfgeo(&emu, dir.path(), &args, &[]));
     let deadline = Instant::now() + T;
     while ours(&emu) != want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sigterm(&child);
-    let code = reap(&mut child).await;
+    sigterm(&child.0);
+    let code = reap(&mut child.0).await;
     let have = ours(&emu);
     ev.check(
         have == want,

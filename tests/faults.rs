@@ -1045,9 +1045,10 @@ async fn geo_kube_trial(fault: KubeFault, seed: u64, ev: &mut Evidence) -> KubeF
     let sampler = {
         let (emu, live_id, live_addr) = (emu.clone(), live_id.clone(), live_addr.clone());
         Sampler::start(move || {
-            let in_lb = emu.load_balancers().iter().any(|l| {
-                l.name == "app.example.com" && l.default_pools.iter().any(|p| *p == live_id)
-            });
+            let in_lb = emu
+                .load_balancers()
+                .iter()
+                .any(|l| l.name == "app.example.com" && l.default_pools.contains(&live_id));
             let serving = emu.pools().iter().any(|p| {
                 p.id == live_id
                     && p.origins
@@ -1455,9 +1456,12 @@ async fn takeover_trial(seed: u64, ev: &mut Evidence) -> TakeoverFigures {
         {
             f.overlapping_writes += 1;
         }
+        // Our observer timestamps a transition when it gets to run, which may be a little
+        // after the engine saw it: 50 ms of slack on both ends.
+        let slack = Duration::from_millis(50);
         if !spans
             .iter()
-            .any(|(w, from, to)| w == who && hi >= *from && lo <= *to + Duration::from_millis(50))
+            .any(|(w, from, to)| w == who && hi + slack >= *from && lo <= *to + slack)
         {
             f.writes_outside_own_leadership += 1;
         }
@@ -1479,7 +1483,7 @@ async fn takeover_trial(seed: u64, ev: &mut Evidence) -> TakeoverFigures {
     );
     ev.check(
         f.writes_outside_own_leadership == 0,
-        "each replica wrote only while its own elector said it led",
+        "each replica wrote only while its own elector said it led (50 ms of observer slack)",
         format!("{f:?}"),
     );
     ev.check(
@@ -1571,13 +1575,10 @@ async fn four_clusters(seed: u64, flips: usize) -> (usize, usize) {
         })
     };
     eventually("first settle", T, || settled(&emu)).await;
-    let taken = Arc::new(AtomicUsize::new(0));
+    // From here on, a sample of the LB with fewer than four pools is a lost pool.
     let sampler = {
-        let (emu, taken) = (emu.clone(), taken.clone());
-        Sampler::start(move || {
-            taken.fetch_add(1, Ordering::Relaxed);
-            lb_pool_names(&emu, "app.example.com").map_or(0, |l| l.len()) == 4
-        })
+        let emu = emu.clone();
+        Sampler::start(move || lb_pool_names(&emu, "app.example.com").map_or(0, |l| l.len()) == 4)
     };
     let mut rng = StdRng::seed_from_u64(seed);
     let mut live: BTreeMap<String, String> = BTreeMap::new();
@@ -2832,7 +2833,7 @@ async fn bad_input_cloudflare_answers() {
         );
         let r = records_pass_via(
             &proxy,
-            &[zone.clone()],
+            std::slice::from_ref(&zone),
             &[("good", "good.example.com", "192.0.2.5")],
         )
         .await;
@@ -3057,7 +3058,7 @@ async fn bad_input_cloudflare_answers() {
         );
         let e = records_pass_via(
             &proxy,
-            &[z1.clone()],
+            std::slice::from_ref(&z1),
             &[("a", "a.example.com", "192.0.2.1")],
         )
         .await
@@ -3089,7 +3090,7 @@ async fn bad_input_cloudflare_answers() {
         let proxy = Proxy::start(&emu).await;
         proxy.rewrite("POST", "/dns_records/batch", 1, fixed(200, "OK"));
         let hosts = [("a", "a.example.com", "192.0.2.1")];
-        let e = records_pass_via(&proxy, &[z1.clone()], &hosts)
+        let e = records_pass_via(&proxy, std::slice::from_ref(&z1), &hosts)
             .await
             .expect_err("batch answer not JSON");
         ev.check(
@@ -3097,7 +3098,7 @@ async fn bad_input_cloudflare_answers() {
             "a malformed answer fails the read with an error naming the endpoint and the field",
             &e,
         );
-        let again = records_pass_via(&proxy, &[z1.clone()], &hosts).await;
+        let again = records_pass_via(&proxy, std::slice::from_ref(&z1), &hosts).await;
         let recs = record_set(&emu, &z1);
         ev.check(
             again.is_ok()

@@ -7,7 +7,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, labels, object_ref, resource_label,
-    selected, sorted, valid_host, valid_target,
+    selected, sorted, valid_host, valid_ip, valid_target,
 };
 use crate::records::annotations::{Annotations, HostnameSource, INGRESS_CLASS_ANNOTATION};
 
@@ -100,7 +100,7 @@ pub fn from_ingresses(items: &[Arc<Ingress>], s: &SourceSettings) -> SourceOutpu
             for (i, e) in lb.into_iter().flatten().enumerate() {
                 if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
                     let field = format!("status.loadBalancer.ingress[{i}].ip");
-                    t.extend(valid_target(&field, ip, &obj, notices));
+                    t.extend(valid_ip(&field, ip, &obj, notices));
                 }
                 if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
                     let field = format!("status.loadBalancer.ingress[{i}].hostname");
@@ -203,6 +203,29 @@ mod tests {
     fn run(items: &[Ing], s: &SourceSettings) -> SourceOutput {
         let v: Vec<Arc<Ingress>> = items.iter().map(build).collect();
         from_ingresses(&v, s)
+    }
+
+    #[test]
+    fn a_non_ip_in_an_ip_field_is_refused_not_a_cname() {
+        let out = run(
+            &[Ing {
+                lb: &[("999.1.1.1", ""), ("192.0.2.1", "")],
+                ..BASE
+            }],
+            &SourceSettings::default(),
+        );
+        assert_eq!(
+            out.endpoints,
+            vec![ing_ep("www.example.com", "A", &["192.0.2.1"], "web")]
+        );
+        assert_eq!(out.notices.len(), 1);
+        assert!(
+            out.notices[0]
+                .message
+                .contains("status.loadBalancer.ingress[0].ip"),
+            "{:?}",
+            out.notices
+        );
     }
 
     #[test]

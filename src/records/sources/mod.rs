@@ -191,6 +191,22 @@ fn valid_target(
     }
 }
 
+/// A field that must hold an IP address (`status...ip`, `spec.externalIPs`, `spec.clusterIPs`):
+/// anything else is refused with a notice, never turned into a CNAME.
+fn valid_ip(field: &str, raw: &str, obj: &ObjectRef, notices: &mut Vec<Notice>) -> Option<String> {
+    match raw.trim().parse::<std::net::IpAddr>() {
+        Ok(ip) => Some(ip.to_string()),
+        Err(_) => {
+            notices.push(warn(
+                obj,
+                "InvalidTarget",
+                format!("{obj}: {field}: {raw:?} is not an IP address; this target is skipped"),
+            ));
+            None
+        }
+    }
+}
+
 /// One object's endpoints, one per (name, type), as external-dns's `EndpointsForHostname`.
 struct ObjectRecords {
     obj: ObjectRef,

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 
 use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, object_ref, resource_label, selected,
-    sorted, valid_target, warn,
+    sorted, valid_ip, valid_target, warn,
 };
 use crate::cloudflare::types::RecordType;
 use crate::geo::{Notice, ObjectRef};
@@ -29,7 +29,7 @@ fn status_targets(svc: &Service, obj: &ObjectRef, notices: &mut Vec<Notice>) -> 
     for (i, e) in lb.into_iter().flatten().enumerate() {
         if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
             let field = format!("status.loadBalancer.ingress[{i}].ip");
-            t.extend(valid_target(&field, ip, obj, notices));
+            t.extend(valid_ip(&field, ip, obj, notices));
         }
         if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
             let field = format!("status.loadBalancer.ingress[{i}].hostname");
@@ -45,7 +45,7 @@ fn external_ips(svc: &Service, obj: &ObjectRef, notices: &mut Vec<Notice>) -> Ve
         .flatten()
         .enumerate()
         .filter(|(_, ip)| !ip.is_empty())
-        .filter_map(|(i, ip)| valid_target(&format!("spec.externalIPs[{i}]"), ip, obj, notices))
+        .filter_map(|(i, ip)| valid_ip(&format!("spec.externalIPs[{i}]"), ip, obj, notices))
         .collect()
 }
 
@@ -67,7 +67,7 @@ fn cluster_ips(svc: &Service, obj: &ObjectRef, notices: &mut Vec<Notice>) -> Vec
             } else {
                 field.to_string()
             };
-            valid_target(&f, ip, obj, notices)
+            valid_ip(&f, ip, obj, notices)
         })
         .collect()
 }
