@@ -154,9 +154,14 @@ impl GeoEngine {
                 }
                 for a in &report.written {
                     tracing::info!(action = %a.describe(), "written");
-                    for n in action_notices(&desired, a, Severity::Normal, "Written", &a.describe())
+                    // A pool can hold thousands of Ingresses: tell a few, not all of them.
+                    let notices =
+                        action_notices(&desired, a, Severity::Normal, "Written", &a.describe());
+                    for n in notices
+                        .iter()
+                        .take(crate::records::engine::MAX_WRITE_EVENTS)
                     {
-                        self.reporter.publish(&n).await;
+                        self.reporter.publish(n).await;
                     }
                 }
                 for s in &report.skipped {

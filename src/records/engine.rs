@@ -19,6 +19,9 @@ use crate::events::{Published, Reporter};
 use crate::geo::engine::{Timing, jitter};
 use crate::geo::{Notice, Severity};
 
+/// Normal "written" Events per pass at most (warnings are never capped).
+pub const MAX_WRITE_EVENTS: usize = 20;
+
 /// Errors of a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -306,11 +309,19 @@ impl RecordEngine {
                                 });
                             }
                         }
-                        for g in &p.groups {
-                            if done.rejected.iter().any(|r| r.name == g.name) {
-                                continue;
+                        let written = p.groups.iter().filter(|g| {
+                            g.object.is_some() && !done.rejected.iter().any(|r| r.name == g.name)
+                        });
+                        // A cold start writes every hostname at once: Events for all would flood
+                        // the API server and kube's Recorder cache, so only the first few get one.
+                        let mut evented = 0;
+                        for g in written {
+                            if evented == MAX_WRITE_EVENTS {
+                                tracing::info!(zone = %state.zone.name, "more record groups written; Events only for the first {MAX_WRITE_EVENTS} of this pass");
+                                break;
                             }
                             if let Some(obj) = &g.object {
+                                evented += 1;
                                 self.reporter
                                     .publish(&Notice {
                                         object: obj.clone(),
