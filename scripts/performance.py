@@ -267,9 +267,15 @@ def main():
         growth = []
         for a, b in zip(sizes, sizes[1:]):
             xa, xb = rec[(a, "test")], rec[(b, "test")]
+
+            def conv(x, n):
+                if x.get("seeded_zone"):
+                    return 2 + math.ceil(2 * n / 3500), " (formula)"
+                return x["converge_calls"], ""
+
+            (ca, la), (cb, lb) = conv(xa, a), conv(xb, b)
             growth.append(
-                f"{fmt_n(a)} → {fmt_n(b)}: converge {xa['converge_calls']} → "
-                f"{xb['converge_calls']} ({ratio(xa['converge_calls'], xb['converge_calls'])}), "
+                f"{fmt_n(a)} → {fmt_n(b)}: converge {ca}{la} → {cb}{lb} ({ratio(ca, cb)}), "
                 f"at rest {xa['calls_per_hour_at_rest']} → {xb['calls_per_hour_at_rest']} per "
                 f"hour ({ratio(xa['calls_per_hour_at_rest'], xb['calls_per_hour_at_rest'])})"
             )
@@ -407,14 +413,16 @@ def main():
             n, label = key
             c, r, ch = x["cold"], x["restart"], x["churn"]
             head = f"{fmt_n(n)} + {fmt_n(n)}" + (f" ({label})" if label else "")
-            if c:
+            if not c:
+                cold = "not run | - | -"
+            else:
                 cold = (
                     f"{c['ready_s']:.1f} s / {c['converged_s']:.1f} s "
                     f"({fmt_n(c['kube_events_written'])}) | **{mib(c['vmhwm_mib'])}** | "
                     f"{mib(c['vmrss_mib'])}"
                 )
-            else:
-                cold = "not run: zone seeded directly (see below) | - | -"
+            if c and c.get("records_seeded"):
+                cold = "records seeded², only the geo objects written: " + cold
             w(
                 f"| {head} | {fmt_n(x['hostnames'])} ({fmt_n(x['records'])}) | {cold} | "
                 f"**{mib(r['vmhwm_mib'])}** | {mib(ch['vmhwm_mib'])} / {mib(ch['vmrss_mib'])} |"
@@ -426,16 +434,16 @@ def main():
             )
         w("")
         w(f"¹ Without dropping managedFields and the last-applied annotation; {BEFORE_TRIM_NOTE}.")
-        if any(mem[k]["cold"] is None for k in msizes):
+        if any((mem[k]["cold"] or {}).get("records_seeded") for k in msizes):
             w("")
             w(
-                "Where the cold start is \"not run\" (100,000 + 100,000): writing 380,000 records "
-                "through the emulator's API is quadratic in the emulator (each create scans the "
-                "zone for conflicts; hours at this size), and the cold start would publish one "
-                "Event per hostname, 190,000. The zone is written straight into the emulator's "
-                "state instead, with exactly the records and ownership TXTs cfgeo writes, so the "
-                "process's first pass plans nothing; the restart and churn figures are measured "
-                "as at the other sizes."
+                "² At 100,000 + 100,000 the 380,000 records are not written through the "
+                "emulator's API: that is quadratic in the emulator (each create scans the zone "
+                "for conflicts; hours at this size), and would publish one Event per hostname, "
+                "190,000. They are written straight into the emulator's state, exactly as cfgeo "
+                "writes them, so the first process writes only the geo pool, monitor and load "
+                "balancer; its VmHWM is therefore not a cold-start figure. The restart and churn "
+                "figures are measured as at the other sizes."
             )
         w("")
         ns = [k for k in msizes if k[1] == ""]
@@ -452,30 +460,36 @@ def main():
                     f"{fmt_n(a[0])} → {fmt_n(b[0])} objects of each kind: {cold}restart "
                     f"{mib(xa['restart']['vmhwm_mib'])} → {mib(xb['restart']['vmhwm_mib'])}"
                 )
-            slope = None
-            if len(ns) >= 2:
-                a, b = ns[0], ns[1]
-                slope = (
+            slopes, kibs = [], []
+            for a, b in zip(ns, ns[1:]):
+                kib = (
                     (mem[b]["restart"]["vmhwm_mib"] - mem[a]["restart"]["vmhwm_mib"])
                     * 1024
                     / (2 * (b[0] - a[0]))
                 )
+                kibs.append(kib)
+                slopes.append(f"{kib:.1f} KiB per object from {fmt_n(a[0])} to {fmt_n(b[0])}")
+            shape = (
+                "somewhat faster than linear (the per-object cost rises with the size)"
+                if len(kibs) > 1 and kibs[-1] > 1.3 * kibs[0]
+                else "linear"
+            )
             w(
                 "**Growth.** "
                 + "; ".join(parts)
-                + (
-                    f". At rest the process costs about {slope:.1f} KiB per watched object on "
-                    "top of a fixed ~20 MiB."
-                    if slope
-                    else "."
-                )
-                + "\n"
+                + ". After a restart (steady state) each watched object costs "
+                + ", ".join(slopes)
+                + f", on top of about 20 MiB for an idle process: {shape}. At this per-object "
+                "cost 64 MiB holds only a few thousand objects of each kind.\n"
             )
-        if not any(k[0] == 100_000 for k in msizes):
+        if not any(k[0] == 100_000 for k in msizes) and len(ns) >= 2:
+            a, b = ns[-2], ns[-1]
+            ra, rb = mem[a]["restart"]["vmhwm_mib"], mem[b]["restart"]["vmhwm_mib"]
+            est = rb + (rb - ra) / (b[0] - a[0]) * (100_000 - b[0])
             w(
-                "**100,000 + 100,000 objects: not measured in this profile.** Extrapolated "
-                "linearly from the measured growth (labelled as such, not a measurement): see "
-                "the per-object slope above.\n"
+                "**100,000 + 100,000 objects: not measured in this profile; extrapolated** "
+                f"linearly from the last two sizes (not a measurement): a restart VmHWM of about "
+                f"{mib(est)}.\n"
             )
     w(findings(mem))
 
@@ -558,15 +572,17 @@ analysed by hand on 2026-11-21; not regenerated by the script):
   #6240 does), which took {trim}. What the trimmed caches still hold is roughly 25-40 MiB at
   10,000 + 10,000 (1.3-2 KiB per object: typed k8s-openapi structs with their labels,
   annotations, spec and status).
-- **One Kubernetes Event per written record group.** The cold start writes 19,000 hostnames,
-  and the record synchronizer publishes a `RecordsWritten` Event for each: 19,000 Event
-  creations on the API server, and kube's `Recorder` keeps every Event in a cache for 6 minutes
+- **One Kubernetes Event per written record group, and per Ingress of a written pool.** The
+  cold start writes 19,000 hostnames and the geo pool, monitor and load balancer: 22,000 Event
+  writes on the API server (a `RecordsWritten` Event per hostname, a `Written` Event per
+  Ingress of the pool for each geo object). kube's `Recorder` keeps every Event in a cache for
+  6 minutes
   (a hash map that reached 47 MiB, plus 24 MiB while it rehashed). Each publish also scans the
   whole cache, so the cold converge is quadratic in Events. This is most of the gap between the
   cold and restart figures. external-dns emits no Events unless `--events-emit` asks for them.
 - **Whole-zone working sets per pass.** A full pass builds the desired endpoints of every object
-  (`Inputs::current`), the planner's rows (22 MiB at the cold peak) and the zone cache of
-  38,000 records; all live at once at the peak.
+  (`Inputs::current`), the planner's working set (22 MiB of rows at the cold peak in the
+  profiled build) and the zone cache of 38,000 records; all live at once at the peak.
 - **The allocator keeps what it freed.** glibc's arenas do not return freed memory to the
   kernel, so VmRSS stays near the peak: the restart process's heap peak was 117 MiB while its
   VmHWM was 179 MiB. `MALLOC_ARENA_MAX=1` lowered the 10,000 + 10,000 figures by about 20 MiB
