@@ -20,6 +20,8 @@ scripts/contract-tools.sh
 cargo build --quiet --bin cfgeo
 echo "== docs/configuration.md matches --help"
 scripts/config-docs.sh --check
+echo "== Dockerfile build context (no Docker engine here)"
+scripts/check-dockerfile.sh
 echo "== deploy: chart and manifests rendered and validated against the Kubernetes schemas"
 scripts/validate-deploy.sh
 echo "== SDK contract (strict validation)"
