@@ -34,7 +34,8 @@ started=$(date +%s)
 # step NAME COMMAND...: runs it with its output in $ev/NAME.log and records its duration.
 step() {
   local name="$1"; shift
-  local log="$ev/$(echo "$name" | tr ' =/' '_-_').log"
+  local log
+  log="$ev/$(echo "$name" | tr ' =/' '_-_').log"
   local t0; t0=$(date +%s)
   printf '== %-45s ' "$name"
   if ! "$@" >"$log" 2>&1; then
