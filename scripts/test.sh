@@ -15,6 +15,8 @@ cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --quiet
+echo "== benchmarks, quick profile (1,000 objects; the full report is scripts/evidence.sh)"
+CFGEO_BENCH_N=1000 cargo bench --quiet --profile dev --bench records --bench plan > target/bench-quick.log
 echo "== contract tools"
 scripts/contract-tools.sh
 cargo build --quiet --bin cfgeo
