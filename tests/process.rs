@@ -83,9 +83,11 @@ fn ready_after_sync_metrics_then_sigterm_exits_cleanly() {
     assert_eq!(http_get(port, "/livez").map(|r| r.0), Some(200));
     // Both engines have completed a pass once the records gauge is set.
     let mut metrics = String::new();
-    poll_until("records written", Duration::from_secs(30), || {
+    poll_until("both engines' first pass", Duration::from_secs(30), || {
         metrics = http_get(port, "/metrics").map(|r| r.1).unwrap_or_default();
         metrics.contains("cfgeo_managed_records 5")
+            && metrics.contains("cfgeo_managed_pools 1")
+            && metrics.contains("cfgeo_last_success_timestamp_seconds{engine=\"geo\"}")
     });
     for family in [
         "cfgeo_leader 1",
