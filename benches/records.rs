@@ -15,17 +15,15 @@ mod common;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use cfgeo::cloudflare::types::RecordType;
 use cfgeo::config::SourceKind;
 use cfgeo::emulator::{DnsRecord, Emulator, EmulatorConfig, EmulatorHandle, Plan, ZoneSpec};
 use cfgeo::events::Reporter;
 use cfgeo::geo::engine::Timing;
+use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
-use cfgeo::records::filter::DomainFilter;
 use cfgeo::records::inputs::watch_inputs;
-use cfgeo::records::registry::{Labels, TxtNaming};
+use cfgeo::records::registry::Labels;
 use cfgeo::records::sources::SourceSettings;
-use cfgeo::records::{PlanSettings, Policy};
 use cfgeo::testkit::fake_kube::FakeKube;
 use common::*;
 use serde_json::json;
@@ -167,20 +165,7 @@ async fn main() {
     let list_time = list_started.elapsed();
     assert_eq!(desired.endpoints.len(), n);
     let client = client(&emu);
-    let settings = RecordSettings {
-        plan: PlanSettings {
-            owner_id: "bench".into(),
-            policy: Policy::Sync,
-            txt: TxtNaming::default(),
-            managed_types: vec![RecordType::A, RecordType::Aaaa, RecordType::Cname],
-            domains: DomainFilter::default(),
-            default_proxied: false,
-            default_comment: None,
-            allow_deletes: true,
-        },
-        batch_size: None,
-        dry_run: false,
-    };
+    let settings = RecordSettings::new("bench", Policy::Sync);
     let timing = if production {
         Timing {
             resync: Duration::from_secs(600),

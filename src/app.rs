@@ -367,24 +367,11 @@ async fn one_pass(
         }
     }
     if let Some(mut engine) = records {
-        let inputs = match (&args.manifests, kube_client) {
-            (Some(dir), _) => manifest_inputs(dir, &args.records.sources, source_settings)?,
-            (None, Some(k)) => {
-                let shutdown = CancellationToken::new();
-                let mut i = watch_inputs(
-                    k.clone(),
-                    &args.records.sources,
-                    source_settings,
-                    args.records.namespace.as_deref(),
-                    args.records.label_filter.as_deref(),
-                    shutdown.clone(),
-                );
-                wait_synced(&mut i).await;
-                shutdown.cancel();
-                i
-            }
-            (None, None) => unreachable!("a source is always set"),
-        };
+        // Watches stop once the first complete lists are in.
+        let listed = CancellationToken::new();
+        let mut inputs = record_inputs(args, kube_client, source_settings, listed.clone())?;
+        wait_synced(&mut inputs).await;
+        listed.cancel();
         let desired = inputs.current().unwrap_or_default();
         let report = engine.pass(&desired, true).await?;
         changes |= report.has_changes();

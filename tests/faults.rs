@@ -23,12 +23,10 @@ use cfgeo::emulator::{
 use cfgeo::events::Reporter;
 use cfgeo::geo::GeoSettings;
 use cfgeo::geo::engine::{GeoEngine, Timing};
+use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
-use cfgeo::records::filter::DomainFilter;
 use cfgeo::records::inputs::watch_inputs;
-use cfgeo::records::registry::TxtNaming;
 use cfgeo::records::sources::SourceSettings;
-use cfgeo::records::{PlanSettings, Policy};
 use cfgeo::sources::kube_watch;
 use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
 use common::{eventually, fast_timing, ingress, lb_pool_names, pools, settings, status};
@@ -222,20 +220,7 @@ fn is_write(c: &CallRecord) -> bool {
 }
 
 fn record_settings(owner: &str) -> RecordSettings {
-    RecordSettings {
-        plan: PlanSettings {
-            owner_id: owner.into(),
-            policy: Policy::Sync,
-            txt: TxtNaming::default(),
-            managed_types: vec![RecordType::A, RecordType::Aaaa, RecordType::Cname],
-            domains: DomainFilter::default(),
-            default_proxied: false,
-            default_comment: None,
-            allow_deletes: true,
-        },
-        batch_size: None,
-        dry_run: false,
-    }
+    RecordSettings::new(owner, Policy::Sync)
 }
 
 fn source_settings() -> SourceSettings {

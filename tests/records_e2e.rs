@@ -10,12 +10,10 @@ use cfgeo::cloudflare::types::{DnsRecordInput, RecordType};
 use cfgeo::config::SourceKind;
 use cfgeo::emulator::EmulatorHandle;
 use cfgeo::events::Reporter;
+use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
-use cfgeo::records::filter::DomainFilter;
 use cfgeo::records::inputs::{Inputs, watch_inputs};
-use cfgeo::records::registry::TxtNaming;
 use cfgeo::records::sources::SourceSettings;
-use cfgeo::records::{PlanSettings, Policy};
 use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
 use common::*;
 use serde_json::{Value, json};
@@ -34,20 +32,7 @@ const ALL: &[SourceKind] = &[
 ];
 
 fn record_settings(owner: &str, policy: Policy) -> RecordSettings {
-    RecordSettings {
-        plan: PlanSettings {
-            owner_id: owner.into(),
-            policy,
-            txt: TxtNaming::default(),
-            managed_types: vec![RecordType::A, RecordType::Aaaa, RecordType::Cname],
-            domains: DomainFilter::default(),
-            default_proxied: false,
-            default_comment: None,
-            allow_deletes: true,
-        },
-        batch_size: None,
-        dry_run: false,
-    }
+    RecordSettings::new(owner, policy)
 }
 
 fn source_settings() -> SourceSettings {

@@ -65,6 +65,32 @@ pub struct RecordSettings {
     pub dry_run: bool,
 }
 
+impl RecordSettings {
+    /// Settings as external-dns's defaults have them: A, AAAA and CNAME managed, no domain
+    /// filter, external-dns's TXT naming, not proxied, no comment, writing. Deletions are allowed
+    /// here; the engine still withholds them until every source has listed.
+    pub fn new(owner_id: impl Into<String>, policy: super::Policy) -> Self {
+        Self {
+            plan: PlanSettings {
+                owner_id: owner_id.into(),
+                policy,
+                txt: super::registry::TxtNaming::default(),
+                managed_types: vec![
+                    crate::cloudflare::types::RecordType::A,
+                    crate::cloudflare::types::RecordType::Aaaa,
+                    crate::cloudflare::types::RecordType::Cname,
+                ],
+                domains: DomainFilter::default(),
+                default_proxied: false,
+                default_comment: None,
+                allow_deletes: true,
+            },
+            batch_size: None,
+            dry_run: false,
+        }
+    }
+}
+
 /// A zone in scope and its cached records.
 #[derive(Debug, Clone)]
 pub struct ZoneState {

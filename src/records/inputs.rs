@@ -18,12 +18,6 @@ use crate::sources::Snapshot;
 /// A snapshot channel of one kind; `None` inside until its first list is complete.
 pub type Rx<K> = watch::Receiver<Option<Snapshot<K>>>;
 
-/// A fixed snapshot as a channel (manifests, tests, `--once`).
-pub fn fixed<K>(items: Vec<K>) -> Rx<K> {
-    let (_tx, rx) = watch::channel(Some(Arc::new(items.into_iter().map(Arc::new).collect())));
-    rx
-}
-
 /// The combined desired state.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DesiredRecords {
