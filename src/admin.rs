@@ -208,6 +208,18 @@ struct CallLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusedLabels {
+    engine: Engine,
+    object: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ProblemLabels {
+    reason: String,
+    object: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ErrorLabels {
     engine: Engine,
     kind: String,
@@ -240,6 +252,9 @@ struct MetricsInner {
     managed_pools: Gauge,
     last_success: Family<EngineLabels, Gauge<f64, AtomicU64>>,
     errors_total: Family<ErrorLabels, Counter>,
+    refused_total: Family<RefusedLabels, Counter>,
+    geo_problems: Family<ProblemLabels, Gauge>,
+    tracked_problems: Mutex<Vec<(String, String)>>,
     leader: Gauge,
     tracked: Mutex<Option<Tracked>>,
 }
@@ -324,6 +339,18 @@ impl Metrics {
             "Errors by engine and kind",
             errors_total.clone(),
         );
+        let refused_total = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "cfgeo_refused_writes",
+            "Writes Cloudflare refused, by engine and object (pool/<name>, lb/<host>); retried with backoff",
+            refused_total.clone(),
+        );
+        let geo_problems = Family::<ProblemLabels, Gauge>::default();
+        registry.register(
+            "cfgeo_geo_problems",
+            "1 while the geo engine cannot do something for an object (reason PoolOwnedElsewhere, PoolWithoutCoordinates...)",
+            geo_problems.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "cfgeo_leader",
@@ -342,6 +369,9 @@ impl Metrics {
                 managed_pools,
                 last_success,
                 errors_total,
+                refused_total,
+                geo_problems,
+                tracked_problems: Mutex::new(Vec::new()),
                 leader,
                 tracked: Mutex::new(None),
             }),
@@ -409,6 +439,46 @@ impl Metrics {
                 kind: kind.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts one refused write of `object` (`pool/<name>`, `lb/<host>`, `record/<name>`).
+    pub fn refused(&self, engine: Engine, object: &str) {
+        self.inner
+            .refused_total
+            .get_or_create(&RefusedLabels {
+                engine,
+                object: object.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Replaces the set of current geo problems: each `(reason, object)` reads 1, the ones that
+    /// went away read 0.
+    pub fn set_geo_problems(&self, current: &[(String, String)]) {
+        let fam = &self.inner.geo_problems;
+        // Families cannot list their keys, so remember what was set.
+        let mut seen = self
+            .inner
+            .tracked_problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (reason, object) in seen.iter() {
+            if !current.iter().any(|(r, o)| r == reason && o == object) {
+                fam.get_or_create(&ProblemLabels {
+                    reason: reason.clone(),
+                    object: object.clone(),
+                })
+                .set(0);
+            }
+        }
+        for (reason, object) in current {
+            fam.get_or_create(&ProblemLabels {
+                reason: reason.clone(),
+                object: object.clone(),
+            })
+            .set(1);
+        }
+        *seen = current.to_vec();
     }
 
     /// Sets whether this replica leads.

@@ -93,6 +93,11 @@ pub enum Mode {
     Once,
     /// Read only: print the planned changes; exit 2 when there are some.
     Plan,
+    /// Delete the load balancer of CF_LB_HOSTNAME and this deployment's pools and monitors.
+    Decommission {
+        /// Even while other deployments' pools in it still serve.
+        force: bool,
+    },
 }
 
 /// Exit code of `cfgeo plan` when changes are pending.
@@ -147,7 +152,9 @@ pub async fn run(
     let (settings, token) = args.cloudflare.client_parts()?;
     let client = Client::new(settings, token)?;
 
-    let kube_client = if args.manifests.is_none() {
+    // Decommission with an explicit owner id talks to Cloudflare only.
+    let needs_kube = !(matches!(mode, Mode::Decommission { .. }) && args.geo.owner_id.is_some());
+    let kube_client = if args.manifests.is_none() && needs_kube {
         Some(kube::Client::try_default().await.context(
             "connecting to Kubernetes (KUBECONFIG, ~/.kube/config or in-cluster); use --manifests DIR to run without a cluster",
         )?)
@@ -157,10 +164,7 @@ pub async fn run(
     let owner_id = match (&args.geo.owner_id, &kube_client) {
         (Some(o), _) => o.clone(),
         (None, Some(k)) => cluster_uid(k.clone()).await?,
-        (None, None) => format!(
-            "manifests-{}",
-            args.geo.geo_location.as_deref().unwrap_or("records")
-        ),
+        (None, None) => manifests_owner(&args).await?,
     };
     let reporter = match (&kube_client, mode) {
         (Some(k), Mode::Run | Mode::Once) => {
@@ -276,6 +280,20 @@ pub async fn run(
         None
     };
 
+    if let Mode::Decommission { force } = mode {
+        let s = geo.context("cfgeo decommission needs GEO_LOCATION")?;
+        let host = s.default_lb_host.clone();
+        let dry_run = args.records.dry_run;
+        let done = crate::geo::apply::decommission(&client, &s, &host, force, dry_run).await?;
+        for a in &done {
+            if dry_run {
+                println!("geo: dry run, not written: {}", a.describe());
+            } else {
+                println!("geo: {}", a.describe());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if mode != Mode::Run {
         return one_pass(
             &args,
@@ -352,14 +370,9 @@ async fn one_pass(
             for n in &notices {
                 println!("geo: warning: {}", n.message);
             }
-            let actions = crate::geo::apply::preview(client, &s, &desired).await?;
-            if actions.is_empty() {
-                println!("geo: no changes");
-            }
-            for a in &actions {
-                changes = true;
-                println!("{}", paint(color, '~', &format!("geo: {}", a.describe())));
-            }
+            let (plan, obs) = crate::geo::apply::preview(client, &s, &desired).await?;
+            print_geo_plan(&plan, &obs, color);
+            changes |= !plan.is_empty();
         } else {
             let mut engine = GeoEngine::new(client.clone(), s, reporter.clone(), Timing::default());
             let r = engine.pass(&snap).await?;
@@ -637,6 +650,31 @@ fn manifest_source(
     Ok(rx)
 }
 
+/// The default owner id with --manifests: `manifests-<cluster-name>` from the selected
+/// Ingresses' labels, so two clusters previewing their own manifests never share an owner.
+async fn manifests_owner(args: &RunArgs) -> anyhow::Result<String> {
+    let geo = args.geo.geo_location.as_deref().unwrap_or("records");
+    if args.geo.geo_location.is_none() {
+        return Ok(format!("manifests-{geo}"));
+    }
+    let snap = geo_snapshot(args, &None).await?;
+    let mut clusters: Vec<String> = snap
+        .iter()
+        .filter_map(|i| {
+            let l = i.metadata.labels.as_ref()?;
+            l.get("cluster-name").or(l.get("cluster_name")).cloned()
+        })
+        .filter(|c| crate::model::marker_safe(c))
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    Ok(if clusters.is_empty() {
+        format!("manifests-{geo}")
+    } else {
+        format!("manifests-{}", clusters.join("."))
+    })
+}
+
 /// The UID of the kube-system namespace: a stable, unique default owner id per cluster.
 async fn cluster_uid(client: kube::Client) -> anyhow::Result<String> {
     let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
@@ -648,6 +686,50 @@ async fn cluster_uid(client: kube::Client) -> anyhow::Result<String> {
         .map(|u| format!("cluster-{u}"))
         .context("namespace kube-system has no uid; set CFGEO_OWNER_ID")
 }
+/// Prints the complete geo plan: each step, in order, with the state it expects.
+pub fn print_geo_plan(plan: &crate::geo::Plan, obs: &crate::geo::Observed, color: bool) {
+    let names: std::collections::BTreeMap<String, String> = obs
+        .pools
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .chain(obs.lbs.iter().map(|l| (l.id.clone(), l.name.clone())))
+        .collect();
+    for p in &plan.problems {
+        println!("geo: warning: {}", p.message);
+    }
+    if plan.is_empty() {
+        println!("geo: no changes");
+    }
+    for (i, st) in plan.steps.iter().enumerate() {
+        let sign = match &st.action {
+            crate::geo::Action::CreateMonitor { .. }
+            | crate::geo::Action::CreatePool { .. }
+            | crate::geo::Action::CreateLb { .. } => '+',
+            crate::geo::Action::DeleteLb { .. }
+            | crate::geo::Action::DeletePool { .. }
+            | crate::geo::Action::DeleteMonitor { .. } => '-',
+            _ => '~',
+        };
+        println!(
+            "{}",
+            paint(
+                color,
+                sign,
+                &format!(
+                    "geo: {}. [{:?}] {} ({})",
+                    i + 1,
+                    st.phase,
+                    st.action.describe(),
+                    st.expects.describe(&names)
+                )
+            )
+        );
+    }
+    if let Some(w) = plan.requeue_after {
+        println!("geo: a retiring pool may be deleted in {w} s");
+    }
+}
+
 /// Prints what a pass did and, if asked, the resulting pools and load balancers.
 pub fn print_report(r: &Report, state: bool) {
     if r.written.is_empty() {
@@ -659,8 +741,11 @@ pub fn print_report(r: &Report, state: bool) {
     for s in &r.skipped {
         println!("geo: skipped {s}");
     }
-    for w in &r.warnings {
-        println!("geo: warning: {w}");
+    for f in &r.refused {
+        println!("geo: refused: {}", f.error);
+    }
+    for p in &r.problems {
+        println!("geo: warning: {}", p.message);
     }
     if !state {
         return;

@@ -31,6 +31,22 @@ pub enum Command {
     /// Print what `run` would change in Cloudflare (both engines), as a diff, without writing.
     /// Reads a live cluster or --manifests. Exits 2 when there are changes, 0 when none.
     Plan(Box<app::RunArgs>),
+    /// Retire a load-balancer hostname for good: delete the load balancer named CF_LB_HOSTNAME,
+    /// then this deployment's pools and monitors for it. No other command or pass ever deletes
+    /// a load balancer. Refuses while pools of other deployments in it still serve traffic,
+    /// unless --force. With --dry-run, prints what it would delete.
+    Decommission(Box<DecommissionArgs>),
+}
+
+/// Flags of `cfgeo decommission`: those of `run`, plus --force.
+#[derive(clap::Args, Debug)]
+pub struct DecommissionArgs {
+    #[command(flatten)]
+    pub run: app::RunArgs,
+
+    /// Delete even while other deployments' pools in the load balancer still serve traffic.
+    #[arg(long = "force", default_value_t = false)]
+    pub force: bool,
 }
 
 /// Runs the parsed command; `Ok` carries the process exit code.
@@ -46,6 +62,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app::run(
                 *args,
                 app::Mode::Run,
+                crate::telemetry::shutdown_on_signal(),
+            )
+            .await
+        }
+        Command::Decommission(args) => {
+            let DecommissionArgs { run, force } = *args;
+            app::run(
+                run,
+                app::Mode::Decommission { force },
                 crate::telemetry::shutdown_on_signal(),
             )
             .await

@@ -167,11 +167,17 @@ pub struct GeoArgs {
     )]
     pub origin_weight: String,
 
-    /// Identity written into the marker of every pool and monitor this deployment owns. Must
-    /// differ between clusters. Default: the kube-system namespace UID in a cluster, or
-    /// `manifests-<GEO_LOCATION>` with --manifests.
+    /// Identity of this cluster, written into the marker of every pool and monitor this
+    /// deployment owns (letters, digits and . _ - : / @ only). Must differ between clusters.
+    /// Default: the kube-system namespace UID in a cluster, or `manifests-<cluster-name>` (the
+    /// Ingresses' cluster-name labels) with --manifests.
     #[arg(long = "owner-id", env = "CFGEO_OWNER_ID")]
     pub owner_id: Option<String>,
+
+    /// Identity of this deployment within the cluster, also written into the marker, so two
+    /// deployments of one cluster never claim each other's pools. Default: CF_LB_HOSTNAME.
+    #[arg(long = "deployment-id", env = "CFGEO_DEPLOYMENT_ID")]
+    pub deployment_id: Option<String>,
 
     /// Drain every pool of this cluster: origins disabled, pools kept, traffic moves to the
     /// next-closest region.
@@ -206,6 +212,17 @@ pub struct GeoArgs {
         default_value = "2xx"
     )]
     pub monitor_expected_codes: String,
+
+    /// Managed https monitor: skip certificate verification (an Ingress controller reached by IP
+    /// rarely has a certificate for it). The annotation cfgeo.io/monitor-allow-insecure
+    /// overrides it per pool.
+    #[arg(
+        long = "monitor-allow-insecure",
+        env = "CFGEO_MONITOR_ALLOW_INSECURE",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub monitor_allow_insecure: bool,
 
     /// Managed monitor interval, seconds (Cloudflare: 15..3600 outside Enterprise).
     #[arg(
@@ -257,6 +274,30 @@ pub struct Resolved {
     pub owner_id: String,
 }
 
+/// Refuses a value the ownership marker could not carry back unchanged.
+fn check_marker_value(var: &'static str, v: &str) -> Result<(), ConfigError> {
+    if crate::model::marker_safe(v) {
+        return Ok(());
+    }
+    let bad: String = v
+        .chars()
+        .filter(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@')))
+        .take(3)
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ConfigError::Other {
+        var,
+        message: if v.is_empty() || v.len() > 128 {
+            format!("must be 1 to 128 characters, got {}", v.len())
+        } else {
+            format!(
+                "{v:?} contains {bad}; only letters, digits and . _ - : / @ are allowed, because the value is written into and read back from Cloudflare descriptions"
+            )
+        },
+    })
+}
+
 impl GeoArgs {
     /// The region, checked before anything else starts.
     pub fn region(&self) -> Result<Region, ConfigError> {
@@ -278,6 +319,12 @@ impl GeoArgs {
             });
         }
         self.steering()?;
+        if let Some(o) = &self.owner_id {
+            check_marker_value("CFGEO_OWNER_ID", o)?;
+        }
+        if let Some(d) = &self.deployment_id {
+            check_marker_value("CFGEO_DEPLOYMENT_ID", d)?;
+        }
         Ok(())
     }
 
@@ -318,6 +365,11 @@ impl GeoArgs {
                 timeout: None,
                 retries: None,
                 port: None,
+                // The Host header is the pool's LB hostname, added per pool by the planner.
+                header: None,
+                allow_insecure: Some(self.monitor_allow_insecure),
+                follow_redirects: None,
+                method: None,
             }),
             "none" => MonitorPolicy::None,
             id if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) => {
@@ -330,7 +382,16 @@ impl GeoArgs {
                 });
             }
         };
+        check_marker_value("CFGEO_OWNER_ID", &r.owner_id)?;
+        let deployment_id = match &self.deployment_id {
+            Some(d) => {
+                check_marker_value("CFGEO_DEPLOYMENT_ID", d)?;
+                d.clone()
+            }
+            None => host.clone(),
+        };
         Ok(GeoSettings {
+            deployment_id,
             account_id: r.account_id.clone(),
             zone_id: r.zone_id.clone(),
             zone_name: r.zone_name.clone(),
@@ -398,6 +459,18 @@ mod tests {
             (
                 &["--geo-location", "eu", "--label-selector", " "],
                 "LABEL_SELECTOR",
+            ),
+            (
+                &["--geo-location", "eu", "--owner-id", "my cluster"],
+                "CFGEO_OWNER_ID",
+            ),
+            (
+                &["--geo-location", "eu", "--owner-id", "a=b"],
+                "CFGEO_OWNER_ID",
+            ),
+            (
+                &["--geo-location", "eu", "--deployment-id", "x y"],
+                "CFGEO_DEPLOYMENT_ID",
             ),
         ];
         for (args, var) in cases {

@@ -1,12 +1,13 @@
 //! The Cloudflare client against the emulator over real HTTP: paging, the shared budget under a
-//! 429 storm, retries and their limits, `success:false`, and the token kept out of every log.
+//! 429 storm, several processes pacing on one token, writes never resent after a 429, retries
+//! and their limits, `success:false`, and the token kept out of every log.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cfgeo::cloudflare::types::{DnsRecordInput, RecordType};
+use cfgeo::cloudflare::types::{DnsRecordInput, Origin, PoolInput, PoolPatch, RecordType};
 use cfgeo::cloudflare::{ApiToken, Client, ClientSettings, TokenSource};
 use cfgeo::emulator::{Emulator, EmulatorConfig, FaultAction, FaultSpec};
 use common::*;
@@ -108,6 +109,210 @@ async fn a_429_storm_pauses_the_budget_and_no_window_exceeds_the_limit() {
         real_429, 0,
         "the budget kept us under the emulator's own limit"
     );
+}
+
+#[tokio::test]
+async fn five_processes_on_one_token_pace_by_the_servers_remaining_and_get_no_429() {
+    let limit = 60u32;
+    let window = Duration::from_secs(4);
+    let emu = Emulator::start(EmulatorConfig {
+        rate_limit: limit,
+        rate_window: window,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    // Five independent clients (as five processes would have), each believing it owns the
+    // whole quota; 120 calls need at least a second window.
+    let clients: Vec<Client> = (0..5)
+        .map(|_| {
+            let settings = ClientSettings {
+                base_url: emu.base_url(),
+                rate_limit: limit,
+                rate_window: window,
+                backoff_min: Duration::from_millis(10),
+                ..ClientSettings::default()
+            };
+            Client::new(settings, TokenSource::Static(ApiToken::new(TOKEN))).unwrap()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for c in &clients {
+        // Two workers per process, each calling back to back.
+        for _ in 0..2 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..12 {
+                    c.list_zones(None).await?;
+                }
+                Ok::<_, cfgeo::cloudflare::CloudflareError>(())
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every call succeeds");
+    }
+    let took = started.elapsed();
+    let log = emu.call_log();
+    let limited = log.iter().filter(|c| c.status == Some(429)).count();
+    assert_eq!(limited, 0, "no 429 for processes sharing a token");
+    assert_eq!(log.iter().filter(|c| c.status == Some(200)).count(), 120);
+    for c in &clients {
+        assert!(
+            c.stats()
+                .snapshot()
+                .keys()
+                .all(|(_, outcome)| outcome == "200"),
+            "{:?}",
+            c.stats().snapshot()
+        );
+        assert_eq!(c.budget().paused_total(), Duration::ZERO, "nobody paused");
+    }
+    eprintln!("TIMES {:?}", log.iter().map(|c| c.at_ms).collect::<Vec<_>>());
+    assert!(took >= window, "paced into a second window: {took:?}");
+}
+
+fn pool_input(name: &str) -> PoolInput {
+    PoolInput {
+        name: name.into(),
+        description: None,
+        enabled: true,
+        origins: vec![Origin {
+            name: "o1".into(),
+            address: "192.0.2.10".into(),
+            enabled: true,
+            weight: 1.0,
+            header: None,
+        }],
+        latitude: None,
+        longitude: None,
+        monitor: None,
+        minimum_origins: None,
+    }
+}
+
+#[tokio::test]
+async fn a_write_answered_429_is_sent_once_and_asks_for_a_replan() {
+    let emu = emulator().await;
+    let acct = emu.account_id();
+    let zone = emu.zone_id("example.com").unwrap();
+    let c = client(&emu);
+    let pool = c.create_pool(&acct, &pool_input("p1")).await.unwrap();
+    emu.reset_calls();
+    emu.inject_fault(FaultSpec::new(
+        "PATCH",
+        "/client/v4/accounts/*/load_balancers/pools/*",
+        1,
+        FaultAction::rate_limited(1),
+    ))
+    .unwrap();
+    let patch = PoolPatch {
+        enabled: Some(false),
+        ..PoolPatch::default()
+    };
+    let e = c.patch_pool(&acct, &pool.id, &patch).await.unwrap_err();
+    assert!(e.needs_replan(), "{e}");
+    assert_eq!(e.status(), Some(429));
+    let patches = |emu: &cfgeo::emulator::EmulatorHandle| {
+        emu.call_log()
+            .iter()
+            .filter(|c| c.method == "PATCH")
+            .count()
+    };
+    assert_eq!(patches(&emu), 1, "the PATCH was not resent after the pause");
+    assert!(c.get_pool(&acct, &pool.id).await.unwrap().enabled);
+    assert!(c.budget().paused_total() >= Duration::from_secs(1));
+
+    // The same for a create: the record is not made behind the caller's back.
+    emu.inject_fault(FaultSpec::new(
+        "POST",
+        "/client/v4/zones/*/dns_records",
+        1,
+        FaultAction::rate_limited(1),
+    ))
+    .unwrap();
+    let e = c.create_dns_record(&zone, &rec(7)).await.unwrap_err();
+    assert!(e.needs_replan() && e.is_transient(), "{e}");
+    let posts = emu.call_log().iter().filter(|c| c.method == "POST").count();
+    assert_eq!(posts, 1);
+    assert!(
+        emu.records(&zone)
+            .iter()
+            .all(|r| r.name != "r7.example.com")
+    );
+
+    // Reads still ride out a 429.
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        1,
+        FaultAction::rate_limited(1),
+    ))
+    .unwrap();
+    c.list_zones(None)
+        .await
+        .expect("a read is retried after the pause");
+    // And a refusal is not a replan.
+    let e = c
+        .patch_pool(&acct, "no-such-pool", &patch)
+        .await
+        .unwrap_err();
+    assert!(!e.needs_replan(), "{e}");
+}
+
+#[tokio::test]
+async fn a_write_that_waited_too_long_for_the_budget_is_not_sent() {
+    let emu = emulator().await;
+    let acct = emu.account_id();
+    let settings = ClientSettings {
+        base_url: emu.base_url(),
+        stale_write_after: Duration::from_millis(300),
+        ..ClientSettings::default()
+    };
+    let c = Client::new(settings, TokenSource::Static(ApiToken::new(TOKEN))).unwrap();
+    let pool = c.create_pool(&acct, &pool_input("p1")).await.unwrap();
+    emu.inject_fault(FaultSpec::new(
+        "GET",
+        "/client/v4/zones",
+        1,
+        FaultAction::rate_limited(2),
+    ))
+    .unwrap();
+    // The read's 429 pauses the budget for 2 s and the read waits it out...
+    let read = tokio::spawn({
+        let c = c.clone();
+        async move { c.list_zones(None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    emu.reset_calls();
+    // ...but a write planned now would go out 2 s later with a stale body: it is held back.
+    let patch = PoolPatch {
+        enabled: Some(false),
+        ..PoolPatch::default()
+    };
+    let started = std::time::Instant::now();
+    let e = c.patch_pool(&acct, &pool.id, &patch).await.unwrap_err();
+    let waited = started.elapsed();
+    match &e {
+        cfgeo::cloudflare::CloudflareError::Deferred { endpoint, waited } => {
+            assert_eq!(*endpoint, "pools.patch");
+            assert!(*waited >= Duration::from_millis(300), "{waited:?}");
+        }
+        other => panic!("expected Deferred, got {other}"),
+    }
+    assert!(e.needs_replan() && e.to_string().contains("stale"), "{e}");
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    assert!(
+        emu.call_log().iter().all(|c| c.method != "PATCH"),
+        "the held-back write never reached Cloudflare"
+    );
+    read.await
+        .unwrap()
+        .expect("the read succeeds after the pause");
+    // Once the pause is over, the re-planned write goes through.
+    let p = c.patch_pool(&acct, &pool.id, &patch).await.unwrap();
+    assert!(!p.enabled);
 }
 
 #[tokio::test]

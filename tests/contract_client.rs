@@ -66,34 +66,77 @@ async fn every_subset_operation_passes_prism() {
         c.delete_dns_record(&zone.id, &r.id).await,
     );
 
+    // What cfgeo's managed monitor sends: the LB hostname as Host, for an Ingress reached by IP.
+    let host = |h: &str| {
+        Some(std::collections::BTreeMap::from([(
+            "Host".into(),
+            vec![h.into()],
+        )]))
+    };
     let mon_in = MonitorInput {
         description: Some("contract".into()),
         monitor_type: Some("https".into()),
         path: Some("/healthz".into()),
         expected_codes: Some("2xx".into()),
         interval: Some(60),
+        header: host("contract-lb.example.com"),
+        allow_insecure: Some(true),
+        follow_redirects: Some(false),
+        method: Some("GET".into()),
         ..Default::default()
     };
     let m = c
         .create_monitor(&acct, &mon_in)
         .await
         .expect("monitors.create");
-    c.list_monitors(&acct).await.expect("monitors.list");
-    c.get_monitor(&acct, &m.id).await.expect("monitors.get");
-    c.patch_monitor(
-        &acct,
-        &m.id,
-        &MonitorInput {
-            interval: Some(120),
-            expected_codes: Some("2xx".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("monitors.patch");
-    c.update_monitor(&acct, &m.id, &mon_in)
+    assert_eq!(
+        (
+            &m.header,
+            m.allow_insecure,
+            m.follow_redirects,
+            m.method.as_deref()
+        ),
+        (&mon_in.header, Some(true), Some(false), Some("GET")),
+        "monitors.create answer"
+    );
+    let listed = c.list_monitors(&acct).await.expect("monitors.list");
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.id == m.id && l.header == mon_in.header)
+    );
+    let got = c.get_monitor(&acct, &m.id).await.expect("monitors.get");
+    assert_eq!(
+        (&got.header, got.allow_insecure),
+        (&mon_in.header, Some(true))
+    );
+    let patched = c
+        .patch_monitor(
+            &acct,
+            &m.id,
+            &MonitorInput {
+                interval: Some(120),
+                expected_codes: Some("2xx".into()),
+                header: host("other.example.com"),
+                allow_insecure: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("monitors.patch");
+    assert_eq!(
+        (&patched.header, patched.allow_insecure, patched.interval),
+        (&host("other.example.com"), Some(false), Some(120)),
+        "monitors.patch answer"
+    );
+    let put = c
+        .update_monitor(&acct, &m.id, &mon_in)
         .await
         .expect("monitors.update");
+    assert_eq!(
+        (&put.header, put.allow_insecure),
+        (&mon_in.header, Some(true))
+    );
 
     let pool_in = PoolInput {
         name: "contract-pool".into(),

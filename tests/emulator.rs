@@ -775,6 +775,195 @@ async fn referenced_pools_and_monitors_cannot_be_deleted() {
 }
 
 #[tokio::test]
+async fn monitor_header_and_flags_round_trip() {
+    let env = default_env().await;
+    let monitors = format!("/accounts/{}/load_balancers/monitors", env.account);
+    let created = env
+        .post(
+            &monitors,
+            json!({"type": "https", "path": "/healthz", "expected_codes": "2xx", "method": "HEAD",
+                "header": {"Host": ["app.example.com"], "X-Probe": ["a", "b"]},
+                "allow_insecure": true, "follow_redirects": true, "probe_zone": "example.com"}),
+        )
+        .await;
+    let m = created.expect_ok().clone();
+    let id = m["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("{monitors}/{id}");
+    assert_eq!(
+        m["header"],
+        json!({"Host": ["app.example.com"], "X-Probe": ["a", "b"]})
+    );
+    assert_eq!(
+        (
+            &m["allow_insecure"],
+            &m["follow_redirects"],
+            &m["method"],
+            &m["probe_zone"]
+        ),
+        (
+            &json!(true),
+            &json!(true),
+            &json!("HEAD"),
+            &json!("example.com")
+        )
+    );
+    assert_eq!(env.get(&path).await.expect_ok(), &m);
+    let list = env.get(&monitors).await;
+    assert_eq!(list.expect_ok().as_array().map(|l| l[0].clone()), Some(m));
+
+    // PATCH overwrites the supplied properties (the header map whole) and keeps the rest.
+    let patched = env
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"header": {"Host": ["other.example.com"]}, "allow_insecure": false, "expected_codes": "2xx"})),
+        )
+        .await;
+    let p = patched.expect_ok();
+    assert_eq!(p["header"], json!({"Host": ["other.example.com"]}));
+    assert_eq!(p["allow_insecure"], false);
+    assert_eq!(
+        (&p["follow_redirects"], &p["method"], &p["path"]),
+        (&json!(true), &json!("HEAD"), &json!("/healthz"))
+    );
+    let cleared = env
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"header": null, "method": null})),
+        )
+        .await;
+    let c = cleared.expect_ok();
+    assert_eq!((&c["header"], &c["method"]), (&json!({}), &json!("GET")));
+
+    // PUT resets everything not sent to Cloudflare's defaults.
+    let put = env
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"type": "https", "expected_codes": "200"})),
+        )
+        .await;
+    let p = put.expect_ok();
+    assert_eq!(
+        (
+            &p["header"],
+            &p["allow_insecure"],
+            &p["follow_redirects"],
+            &p["method"],
+            &p["path"]
+        ),
+        (
+            &json!({}),
+            &json!(false),
+            &json!(false),
+            &json!("GET"),
+            &json!("/")
+        )
+    );
+    assert_eq!(env.get(&path).await.expect_ok(), p);
+
+    let tcp = env
+        .post(&monitors, json!({"type": "tcp", "port": 443}))
+        .await;
+    assert_eq!(tcp.expect_ok()["method"], "connection_established");
+}
+
+#[tokio::test]
+async fn monitor_fields_of_the_wrong_type_are_refused_by_name() {
+    let env = default_env().await;
+    let monitors = format!("/accounts/{}/load_balancers/monitors", env.account);
+    let base = json!({"type": "https", "expected_codes": "2xx"});
+    let cases = [
+        ("header", json!({"Host": "app.example.com"})),
+        ("header", json!(["Host: app.example.com"])),
+        ("header", json!({"Host": [1]})),
+        ("allow_insecure", json!("yes")),
+        ("follow_redirects", json!(1)),
+        ("method", json!(true)),
+        ("path", json!(["/"])),
+        ("probe_zone", json!(7)),
+        ("method", json!("POST")),
+    ];
+    for (field, value) in &cases {
+        let mut body = base.clone();
+        body[*field] = value.clone();
+        let answer = env.post(&monitors, body.clone()).await;
+        answer.expect_err(400, codes::LB_VALIDATION);
+        assert!(
+            answer.message().contains(field),
+            "{body}: {}",
+            answer.message()
+        );
+    }
+    let created = env.post(&monitors, base.clone()).await;
+    let id = created.expect_ok()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("{monitors}/{id}");
+    let bad = env
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"allow_insecure": "true"})),
+        )
+        .await;
+    bad.expect_err(400, codes::LB_VALIDATION);
+    assert!(
+        bad.message().contains("allow_insecure"),
+        "{}",
+        bad.message()
+    );
+    let bad = env
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"type": "https", "expected_codes": "2xx", "header": {"Host": null}})),
+        )
+        .await;
+    bad.expect_err(400, codes::LB_VALIDATION);
+    assert!(bad.message().contains("header"), "{}", bad.message());
+    let kept = env.get(&path).await;
+    assert_eq!(
+        kept.expect_ok()["allow_insecure"],
+        false,
+        "a refused write changes nothing"
+    );
+}
+
+/// cfgeo decodes these without defaults, so the emulator must always answer them.
+#[tokio::test]
+async fn answers_carry_every_field_cfgeo_computes_writes_from() {
+    use cfgeo::cloudflare::types::{LoadBalancer, Pool};
+    let env = default_env().await;
+    let pool = env.pool_id("minimal", false).await;
+    let lb = env
+        .post(
+            &env.lbs_path(),
+            json!({"name": "min.example.com", "default_pools": [pool], "fallback_pool": pool}),
+        )
+        .await;
+    let lb_id = lb.expect_ok()["id"].as_str().unwrap_or_default().to_owned();
+    let got = env.get(&format!("{}/{pool}", env.pools_path())).await;
+    let p: Pool = serde_json::from_value(got.expect_ok().clone()).expect("pool decodes");
+    assert!(p.enabled && p.origins[0].enabled && p.origins[0].weight == 1.0);
+    let listed = env.get(&env.lbs_path()).await;
+    let lbs: Vec<LoadBalancer> =
+        serde_json::from_value(listed.expect_ok().clone()).expect("LBs decode");
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(
+        (
+            &lbs[0].id,
+            &lbs[0].default_pools,
+            &lbs[0].fallback_pool,
+            lbs[0].proxied
+        ),
+        (&lb_id, &vec![pool.clone()], &pool, false)
+    );
+}
+
+#[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let env = start(EmulatorConfig {
         rate_limit: 10,

@@ -88,36 +88,61 @@ async fn creates_pool_monitor_and_lb_then_replaces_then_removes_in_order() {
     })
     .await;
 
-    // Deleting the Ingress: origin disabled, then the LB (last pool) deleted, then the pool.
+    // The monitor asks for the LB's hostname, so an Ingress controller reached by IP routes it.
+    let m = state_items(&emu.state_json(), "monitors")[0].clone();
+    assert_eq!(m["header"]["Host"], json!(["app.example.com"]));
+
+    // The last cluster leaving keeps its pool in the LB, drained, and never deletes the LB.
+    let first_lb = lb_id(&emu);
     emu.reset_calls();
     assert!(
         c.kube
             .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web")
     );
-    eventually("pool and LB gone", T, || {
-        pools(&emu).is_empty() && lb_pool_names(&emu, "app.example.com").is_none()
+    eventually("drained placeholder", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.77".to_string(), false)])
     })
     .await;
+    assert_eq!(
+        lb_pool_names(&emu, "app.example.com"),
+        Some(vec![POOL.to_string()])
+    );
+
+    // Another cluster joins: our next pass takes the placeholder out, then deletes the pool.
+    let us = start_cluster(&emu, settings(&emu, "us_east", "owner-us"), fast_timing()).await;
+    us.kube.apply(ingress("web", "nyc1", &["198.51.100.5"]));
+    eventually("placeholder out and deleted", T, || {
+        !pools(&emu).contains_key(POOL)
+            && lb_pool_names(&emu, "app.example.com") == Some(vec!["k8s-pool-nyc1-us_east".into()])
+    })
+    .await;
+    assert_eq!(lb_id(&emu), Some(first_lb.unwrap()), "the LB was never re-created");
     let writes: Vec<String> = emu
         .call_log()
         .iter()
         .filter(|c| c.method != "GET")
         .map(|c| format!("{} {}", c.method, c.route))
         .collect();
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.starts_with("DELETE") && w.contains("/zones/")),
+        "no LB deletion: {writes:?}"
+    );
     let patch_pool = writes
         .iter()
         .position(|w| w.starts_with("PATCH") && w.contains("/pools/"))
         .expect("pool patched first");
-    let delete_lb = writes
-        .iter()
-        .position(|w| w.starts_with("DELETE") && w.contains("/zones/"))
-        .expect("LB deleted");
     let delete_pool = writes
         .iter()
         .position(|w| w.starts_with("DELETE") && w.contains("/pools/"))
         .expect("pool deleted");
+    let lb_write_before_delete = writes[..delete_pool]
+        .iter()
+        .rposition(|w| w.contains("/zones/"))
+        .expect("our pool left the LB before its deletion");
     assert!(
-        patch_pool < delete_lb && delete_lb < delete_pool,
+        patch_pool < lb_write_before_delete && lb_write_before_delete < delete_pool,
         "order: {writes:?}"
     );
     eventually("monitor deleted", T, || {
@@ -125,6 +150,14 @@ async fn creates_pool_monitor_and_lb_then_replaces_then_removes_in_order() {
     })
     .await;
     c.shutdown.cancel();
+    us.shutdown.cancel();
+}
+
+fn lb_id(emu: &cfgeo::emulator::EmulatorHandle) -> Option<String> {
+    state_items(&emu.state_json(), "load_balancers")
+        .iter()
+        .find(|l| l["name"] == "app.example.com")
+        .and_then(|l| l["id"].as_str().map(str::to_string))
 }
 
 #[tokio::test]
@@ -170,8 +203,10 @@ async fn label_removal_removes_and_drain_disables() {
         "web",
         &json!({"metadata": {"labels": {"dns.external/geo-route": null}}}),
     );
+    // The only cluster: its pool stays as a drained placeholder.
     eventually("removed", T, || {
-        pools(&emu).is_empty() && lb_pool_names(&emu, "app.example.com").is_none()
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), false)])
+            && lb_pool_names(&emu, "app.example.com") == Some(vec![POOL.to_string()])
     })
     .await;
     c.shutdown.cancel();
@@ -193,7 +228,7 @@ async fn deletion_while_the_watch_is_down_is_still_applied() {
     );
     c.kube.expire_history();
     eventually("deletion applied after re-list", T, || {
-        pools(&emu).is_empty()
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), false)])
     })
     .await;
     c.shutdown.cancel();

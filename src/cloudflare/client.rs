@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::CloudflareError;
 use super::budget::Budget;
-use super::ratelimit::wait_hint;
+use super::ratelimit::{server_quota, wait_hint};
 use super::token::TokenSource;
 use super::types::*;
 
@@ -35,7 +35,8 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// Retries for transport errors and 5xx.
     pub max_retries: usize,
-    /// Retries after a 429 (each waits for the budget to resume).
+    /// Retries of a read after a 429 (each waits for the budget to resume). A write answered
+    /// 429 is never resent: its body was planned before the pause.
     pub max_rate_limited_retries: usize,
     /// First backoff delay.
     pub backoff_min: Duration,
@@ -45,6 +46,9 @@ pub struct ClientSettings {
     pub default_429_pause: Duration,
     /// DNS records per page when listing.
     pub dns_per_page: u32,
+    /// A write that waited longer than this for the rate budget is not sent
+    /// ([`CloudflareError::Deferred`]): its body was planned from what may have changed since.
+    pub stale_write_after: Duration,
 }
 
 impl Default for ClientSettings {
@@ -60,6 +64,7 @@ impl Default for ClientSettings {
             backoff_max: Duration::from_secs(10),
             default_429_pause: DEFAULT_RATE_WINDOW,
             dns_per_page: 5000,
+            stale_write_after: Duration::from_secs(5),
         }
     }
 }
@@ -167,6 +172,9 @@ impl Client {
         } else {
             Idempotency::Safe
         };
+        let is_read = call.method == Method::GET;
+        // Time this write spent waiting for the budget, over all its attempts.
+        let mut waited = Duration::ZERO;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(self.settings.backoff_min)
             .with_max_delay(self.settings.backoff_max)
@@ -181,7 +189,26 @@ impl Client {
         );
         loop {
             let token = self.token.current()?;
-            let spent = self.budget.acquire().await;
+            let spent = if is_read {
+                self.budget.acquire().await
+            } else {
+                let before = tokio::time::Instant::now();
+                let max_wait = self.settings.stale_write_after.saturating_sub(waited);
+                match self.budget.acquire_write(max_wait).await {
+                    Ok(spent) => {
+                        waited += spent - before;
+                        spent
+                    }
+                    Err(w) => {
+                        waited += w;
+                        tracing::info!(endpoint = call.endpoint, waited = ?waited, "write held back by the rate budget; not sent");
+                        return Err(CloudflareError::Deferred {
+                            endpoint: call.endpoint,
+                            waited,
+                        });
+                    }
+                }
+            };
             let mut req = self
                 .http
                 .request(call.method.clone(), &url)
@@ -222,13 +249,22 @@ impl Client {
             let status = resp.status();
             self.stats
                 .record(call.endpoint, status.as_u16().to_string());
+            if let Some(q) = server_quota(resp.headers()) {
+                self.budget.observe_server(
+                    q.remaining,
+                    q.reset,
+                    q.quota.unwrap_or(self.settings.rate_limit),
+                    q.window.unwrap_or(self.settings.rate_window),
+                );
+            }
             let hint = wait_hint(resp.headers(), status == StatusCode::TOO_MANY_REQUESTS);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let pause = hint.unwrap_or(self.settings.default_429_pause);
                 tracing::warn!(endpoint = call.endpoint, pause = ?pause, "rate limited by Cloudflare; pausing all calls");
                 self.budget.pause_for(pause);
-                // A 429 was not processed, so it is safe to repeat whatever the method.
-                if limited < self.settings.max_rate_limited_retries {
+                // A 429 was not processed, so a read may be repeated; a write may not, since
+                // its body was planned before the pause: the caller re-reads and re-plans.
+                if is_read && limited < self.settings.max_rate_limited_retries {
                     limited += 1;
                     continue;
                 }

@@ -39,13 +39,23 @@ pub enum CloudflareError {
         /// Start of the body.
         body: String,
     },
-    /// Still rate limited after the allowed retries.
+    /// Answered 429: a write at once (it is never resent), a read after the allowed retries.
     #[error("Cloudflare {endpoint} rate limited; retry after {retry_after:?}")]
     RateLimited {
         /// Endpoint label.
         endpoint: &'static str,
         /// Cloudflare's requested pause.
         retry_after: Duration,
+    },
+    /// A write held back so long by the rate budget that it was not sent.
+    #[error(
+        "Cloudflare {endpoint}: the write waited {waited:?} for the rate budget; its body may be stale, so it was not sent"
+    )]
+    Deferred {
+        /// Endpoint label.
+        endpoint: &'static str,
+        /// Time spent waiting for the budget.
+        waited: Duration,
     },
     /// The call took longer than the timeout.
     #[error("Cloudflare {endpoint} timed out")]
@@ -100,6 +110,7 @@ impl CloudflareError {
             Self::Api { status, .. } if *status >= 500 => "server",
             Self::Api { .. } | Self::Http { .. } => "api",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Deferred { .. } => "deferred",
             Self::Timeout { .. } => "timeout",
             Self::Transport(_) => "transport",
             Self::Decode { .. } => "decode",
@@ -113,8 +124,18 @@ impl CloudflareError {
             Self::Api { status, .. } | Self::Http { status, .. } => {
                 *status >= 500 || *status == 429
             }
-            Self::RateLimited { .. } | Self::Timeout { .. } | Self::Transport(_) => true,
+            Self::RateLimited { .. }
+            | Self::Deferred { .. }
+            | Self::Timeout { .. }
+            | Self::Transport(_) => true,
             Self::Decode { .. } | Self::Token(_) => false,
         }
+    }
+
+    /// True when the call was not carried out because of the rate limit: the caller should
+    /// re-read and plan again (its body was computed from what may now be stale), and must not
+    /// take it as Cloudflare refusing the change.
+    pub fn needs_replan(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Deferred { .. })
     }
 }

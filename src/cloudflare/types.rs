@@ -1,8 +1,11 @@
 //! Cloudflare v4 wire types: the envelope and the objects cfgeo reads and writes.
 //!
 //! Fields cfgeo does not manage are kept optional and unknown enum values are preserved, so a
-//! newer Cloudflare answer never fails to decode.
+//! newer Cloudflare answer never fails to decode. Fields cfgeo computes writes from (an LB's
+//! pools and proxied, a pool's origins and enabled, an origin's enabled and weight) have no
+//! default: an answer without them is a decode error naming the field, never an empty value.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -337,22 +340,13 @@ pub struct Origin {
     pub name: String,
     /// IP address or hostname.
     pub address: String,
-    /// Disabled origins get no traffic.
-    #[serde(default = "yes")]
+    /// Disabled origins get no traffic. Required on read: cfgeo rewrites origins from it.
     pub enabled: bool,
-    /// 0..1 in steps of 0.01.
-    #[serde(default = "one")]
+    /// 0..1 in steps of 0.01. Required on read, like `enabled`.
     pub weight: f64,
     /// Optional Host header override, kept as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Value>,
-}
-
-fn yes() -> bool {
-    true
-}
-fn one() -> f64 {
-    1.0
 }
 
 /// A load-balancer pool (account level).
@@ -365,11 +359,9 @@ pub struct Pool {
     /// Free text; cfgeo writes its ownership marker here.
     #[serde(default)]
     pub description: Option<String>,
-    /// Disabling a pool fails its traffic over.
-    #[serde(default = "yes")]
+    /// Disabling a pool fails its traffic over. Required on read, never guessed.
     pub enabled: bool,
-    /// Origins, sorted by name by Cloudflare.
-    #[serde(default)]
+    /// Origins, sorted by name by Cloudflare. Required: a missing list is not an empty pool.
     pub origins: Vec<Origin>,
     /// Latitude, set together with longitude.
     #[serde(default)]
@@ -473,6 +465,18 @@ pub struct Monitor {
     /// Port, 0 for the default.
     #[serde(default)]
     pub port: Option<u16>,
+    /// Request headers, e.g. `Host` for an Ingress reached by IP.
+    #[serde(default)]
+    pub header: Option<BTreeMap<String, Vec<String>>>,
+    /// https: skip certificate verification.
+    #[serde(default)]
+    pub allow_insecure: Option<bool>,
+    /// Follow redirects instead of judging the 3xx.
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    /// `GET`/`HEAD` for http(s), `connection_established` for tcp.
+    #[serde(default)]
+    pub method: Option<String>,
 }
 
 /// Monitor fields for create, PUT and PATCH.
@@ -502,6 +506,18 @@ pub struct MonitorInput {
     /// Port.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Request headers, header name to values (`{"Host": ["app.example.com"]}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<BTreeMap<String, Vec<String>>>,
+    /// https: skip certificate verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_insecure: Option<bool>,
+    /// Follow redirects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// HTTP method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// A zone load balancer.
@@ -511,17 +527,15 @@ pub struct LoadBalancer {
     pub id: String,
     /// The DNS hostname it answers.
     pub name: String,
-    /// Pool ids in failover order.
-    #[serde(default)]
+    /// Pool ids in failover order. Required: a missing list must not read as empty, or the
+    /// planner would write a shrunken one.
     pub default_pools: Vec<String>,
-    /// Pool of last resort.
-    #[serde(default)]
+    /// Pool of last resort. Required, like `default_pools`.
     pub fallback_pool: String,
     /// Steering policy.
     #[serde(default)]
     pub steering_policy: Option<SteeringPolicy>,
-    /// Orange-clouded.
-    #[serde(default)]
+    /// Orange-clouded. Required, like `default_pools`.
     pub proxied: bool,
     /// TTL when not proxied.
     #[serde(default)]
@@ -648,6 +662,102 @@ mod tests {
             serde_json::json!({"monitor": null})
         );
         assert!(PoolPatch::default().is_empty());
+    }
+
+    /// Decodes like the client's `decode`: serde_path_to_error, the path before the message.
+    fn decode_path<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+        serde_path_to_error::deserialize(v).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    }
+
+    fn lb_answer() -> Value {
+        serde_json::json!({
+            "id": "l", "name": "app.example.com", "default_pools": ["p1", "p2"],
+            "fallback_pool": "p1", "proxied": true,
+        })
+    }
+
+    fn pool_answer() -> Value {
+        serde_json::json!({
+            "id": "p", "name": "p", "enabled": true,
+            "origins": [{"name": "o", "address": "192.0.2.1", "enabled": true, "weight": 0.5}],
+        })
+    }
+
+    #[test]
+    fn lb_answer_without_default_pools_is_an_error_naming_it() {
+        assert!(decode_path::<LoadBalancer>(lb_answer()).is_ok());
+        for field in ["default_pools", "fallback_pool", "proxied"] {
+            let mut v = lb_answer();
+            v.as_object_mut().unwrap().remove(field);
+            let err = decode_path::<LoadBalancer>(v).expect_err(field);
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let list = serde_json::json!([lb_answer(), {"id": "m", "name": "b.example.com", "fallback_pool": "p1", "proxied": false}]);
+        let err = decode_path::<Vec<LoadBalancer>>(list).expect_err("second LB");
+        assert!(err.contains("default_pools"), "{err}");
+    }
+
+    #[test]
+    fn pool_and_origin_answers_need_the_fields_cfgeo_writes_from() {
+        let p: Pool = decode_path(pool_answer()).unwrap();
+        assert_eq!(p.origins[0].weight, 0.5);
+        for field in ["origins", "enabled"] {
+            let mut v = pool_answer();
+            v.as_object_mut().unwrap().remove(field);
+            let err = decode_path::<Pool>(v).expect_err(field);
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        for field in ["enabled", "weight"] {
+            let mut v = pool_answer();
+            v["origins"][0].as_object_mut().unwrap().remove(field);
+            let err = decode_path::<Pool>(v).expect_err(field);
+            assert!(
+                err.contains("origins[0]") && err.contains(field),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn monitor_header_and_flags_round_trip() {
+        let input = MonitorInput {
+            monitor_type: Some("https".into()),
+            expected_codes: Some("2xx".into()),
+            header: Some(BTreeMap::from([(
+                "Host".to_owned(),
+                vec!["app.example.com".to_owned()],
+            )])),
+            allow_insecure: Some(true),
+            follow_redirects: Some(false),
+            method: Some("GET".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            serde_json::json!({
+                "type": "https", "expected_codes": "2xx", "header": {"Host": ["app.example.com"]},
+                "allow_insecure": true, "follow_redirects": false, "method": "GET",
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(MonitorInput::default()).unwrap(),
+            serde_json::json!({})
+        );
+        let m: Monitor = decode_path(serde_json::json!({
+            "id": "m", "type": "https", "header": {"Host": ["app.example.com"]},
+            "allow_insecure": true, "follow_redirects": true, "method": "HEAD",
+        }))
+        .unwrap();
+        assert_eq!(m.header, input.header);
+        assert_eq!(
+            (m.allow_insecure, m.follow_redirects, m.method.as_deref()),
+            (Some(true), Some(true), Some("HEAD"))
+        );
+        let bare: Monitor = decode_path(serde_json::json!({"id": "m"})).unwrap();
+        assert_eq!((bare.header, bare.allow_insecure), (None, None));
+        let err = decode_path::<Monitor>(serde_json::json!({"id": "m", "header": {"Host": "a"}}))
+            .expect_err("header values are lists");
+        assert!(err.contains("header.Host"), "{err}");
     }
 
     #[test]

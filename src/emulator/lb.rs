@@ -377,6 +377,45 @@ fn lb_defaults() -> Value {
     })
 }
 
+/// Schema types of the monitor fields not checked elsewhere; a wrong one is a 400 naming the field.
+fn check_monitor_fields(settings: &Map<String, Value>) -> Result<(), ApiError> {
+    for key in [
+        "method",
+        "path",
+        "expected_codes",
+        "expected_body",
+        "probe_zone",
+    ] {
+        if let Some(v) = settings.get(key).filter(|v| !v.is_string()) {
+            return Err(ApiError::lb_invalid(format!("{key} {v} must be a string")));
+        }
+    }
+    for key in ["allow_insecure", "follow_redirects"] {
+        if let Some(v) = settings.get(key).filter(|v| !v.is_boolean()) {
+            return Err(ApiError::lb_invalid(format!("{key} {v} must be a boolean")));
+        }
+    }
+    // Cloudflare's header is a map of name to a list of values: `{"Host": ["example.com"]}`.
+    if let Some(header) = settings.get("header") {
+        let Some(map) = header.as_object() else {
+            return Err(ApiError::lb_invalid(format!(
+                "header {header} must be an object of header names to lists of strings"
+            )));
+        };
+        for (name, values) in map {
+            let strings = values
+                .as_array()
+                .is_some_and(|vs| vs.iter().all(Value::is_string));
+            if name.trim().is_empty() || !strings {
+                return Err(ApiError::lb_invalid(format!(
+                    "header {name:?}: {values} must be a list of strings"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The object a write validates: defaults plus body (POST, PUT) or stored plus body (PATCH),
 /// without server-side fields.
 fn merged_input(mode: Write, defaults: Value, stored: Option<Value>, body: &Value) -> Value {
@@ -717,7 +756,7 @@ impl State {
             .ok_or_else(|| lb_not_found("monitor"))
     }
 
-    /// POST, PUT or PATCH of a monitor.
+    /// POST, PUT or PATCH of a monitor: schema types checked, absent fields at their defaults.
     pub fn write_monitor(
         &mut self,
         monitor_id: Option<&str>,
@@ -730,6 +769,17 @@ impl State {
         let Value::Object(mut settings) = merged else {
             return Err(ApiError::lb_invalid("monitor must be an object"));
         };
+        // Cloudflare overwrites the supplied properties: a header map replaces, it does not merge.
+        if let Some(header) = body.get("header").filter(|h| !h.is_null()) {
+            settings.insert("header".into(), header.clone());
+        }
+        // A PATCH `null` removes a field; the answer still carries it, at its default.
+        if let Value::Object(defaults) = monitor_defaults() {
+            for (key, value) in defaults.into_iter().filter(|(k, _)| k != "method") {
+                settings.entry(key).or_insert(value);
+            }
+        }
+        check_monitor_fields(&settings)?;
         let monitor_type = match settings.remove("type") {
             Some(Value::String(t)) if MONITOR_TYPES.contains(&t.as_str()) => t,
             other => {
@@ -753,6 +803,14 @@ impl State {
         }
         if monitor_type == "tcp" && body.get("method").is_none() && mode != Write::Merge {
             settings.insert("method".into(), json!("connection_established"));
+        }
+        if !settings.contains_key("method") {
+            let method = if monitor_type == "tcp" {
+                "connection_established"
+            } else {
+                "GET"
+            };
+            settings.insert("method".into(), json!(method));
         }
         let int = |key: &str, lo: i64, hi: i64| -> Result<(), ApiError> {
             match settings.get(key) {

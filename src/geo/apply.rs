@@ -1,24 +1,25 @@
-//! The effectful edge of the geo engine: reads Cloudflare completely, applies planned writes,
-//! folds each answer back into the observed state, and verifies the shared LB after writing.
+//! The effectful edge of the geo engine: reads Cloudflare, applies planned writes phase by
+//! phase, folds each answer back into the observed state, and verifies every write to a
+//! shared load balancer by a fresh read of the pool listing and the LBs.
 
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::desired::DesiredGeo;
-use super::plan::{Action, Observed, plan};
+use super::plan::{
+    Action, DecommissionError, Expect, Observed, Phase, Plan, Problem, next_phase, plan,
+    plan_decommission,
+};
 use super::settings::GeoSettings;
 use crate::cloudflare::{Client, CloudflareError};
 
 /// Errors of one reconcile.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
-    /// The preview's private copy of the state could not be built.
-    #[error("preview: {0}")]
-    Preview(String),
-    /// A read failed: nothing was written in this pass.
-    #[error("reading Cloudflare state failed, nothing written: {0}")]
+    /// A read failed: nothing more was written in this pass.
+    #[error("reading Cloudflare state failed, nothing more written: {0}")]
     Read(#[source] CloudflareError),
-    /// A write failed.
+    /// A write failed (decommission, which stops at the first failure).
     #[error("{action} failed: {source}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
     Write {
         /// What was being done.
@@ -28,8 +29,11 @@ pub enum GeoError {
         /// What the user can do.
         hint: Option<&'static str>,
     },
+    /// `cfgeo decommission` refused.
+    #[error(transparent)]
+    Decommission(#[from] DecommissionError),
     /// The planner kept finding work: a concurrent writer or a refused write.
-    #[error("no fixed point after {0} rounds; will retry at the next trigger")]
+    #[error("no fixed point after {0} rounds; will retry from a fresh read")]
     NoFixedPoint(usize),
 }
 
@@ -39,23 +43,36 @@ impl GeoError {
         match self {
             Self::Read(_) => "read",
             Self::Write { .. } => "write",
+            Self::Decommission(_) => "decommission",
             Self::NoFixedPoint(_) => "no_fixed_point",
-            Self::Preview(_) => "preview",
         }
     }
+}
+
+/// A write Cloudflare refused; the rest of the pass went on.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The write.
+    pub action: Action,
+    /// Cloudflare's answer, with a hint where one applies.
+    pub error: String,
 }
 
 /// What one reconcile did.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
-    /// Writes made, described.
+    /// Writes made.
     pub written: Vec<Action>,
     /// Writes skipped, with why.
     pub skipped: Vec<String>,
-    /// Planner warnings.
-    pub warnings: Vec<String>,
+    /// Writes refused; they are retried with backoff.
+    pub refused: Vec<Refused>,
+    /// What the planner could not do, for Events.
+    pub problems: Vec<Problem>,
     /// Seconds until a retiring pool may be deleted.
     pub requeue_after: Option<u64>,
+    /// Re-plans forced by a 429 or a long wait for the rate budget.
+    pub replans: usize,
     /// State after the pass.
     pub observed: Observed,
 }
@@ -82,154 +99,169 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-const MAX_ROUNDS: usize = 12;
-const MAX_VERIFY: usize = 3;
+const MAX_ROUNDS: usize = 16;
 
-/// Every write a reconcile would make now, without writing (`cfgeo plan`): the real state is
-/// read, copied into a private in-process emulator, and the real reconcile runs against the copy.
-/// That follows every phase (monitors, pools, LBs, retirements), not only the first.
+/// The complete plan a pass would apply now, from a fresh read, without writing
+/// (`cfgeo plan`, `--dry-run`).
 pub async fn preview(
     client: &Client,
     s: &GeoSettings,
     desired: &DesiredGeo,
-) -> Result<Vec<Action>, GeoError> {
-    use crate::emulator::{Emulator, EmulatorConfig, Plan as ZonePlan, ZoneSpec};
+) -> Result<(Plan, Observed), GeoError> {
     let obs = read_observed(client, s).await?;
-    let scratch_err = |m: String| GeoError::Preview(m);
-    let emu = Emulator::start(EmulatorConfig {
-        zones: vec![ZoneSpec::new(s.zone_name.clone(), ZonePlan::Enterprise)],
-        account_id: s.account_id.clone(),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .map_err(|e| scratch_err(e.to_string()))?;
-    let zone_id = emu
-        .zone_id(&s.zone_name)
-        .ok_or_else(|| scratch_err("scratch zone missing".into()))?;
-    let stamp = |v: &mut serde_json::Value| {
-        for k in ["created_on", "modified_on"] {
-            if v.get(k).is_none_or(serde_json::Value::is_null) {
-                v[k] = serde_json::json!("2026-01-01T00:00:00Z");
-            }
-        }
-    };
-    let copy = (|| -> Result<(), serde_json::Error> {
-        let mut pools = Vec::new();
-        for p in &obs.pools {
-            let mut v = serde_json::to_value(p)?;
-            stamp(&mut v);
-            pools.push(serde_json::from_value::<crate::emulator::Pool>(v)?);
-        }
-        let mut monitors = Vec::new();
-        for m in &obs.monitors {
-            let mut v = serde_json::to_value(m)?;
-            stamp(&mut v);
-            monitors.push(serde_json::from_value::<crate::emulator::Monitor>(v)?);
-        }
-        let mut lbs = Vec::new();
-        for l in &obs.lbs {
-            let mut v = serde_json::to_value(l)?;
-            stamp(&mut v);
-            v["zone_id"] = serde_json::json!(zone_id);
-            lbs.push(serde_json::from_value::<crate::emulator::LoadBalancer>(v)?);
-        }
-        emu.with_state(|st| {
-            st.pools
-                .extend(pools.into_iter().map(|p| (p.id.clone(), p)));
-            st.monitors
-                .extend(monitors.into_iter().map(|m| (m.id.clone(), m)));
-            st.load_balancers
-                .extend(lbs.into_iter().map(|l| (l.id.clone(), l)));
-        });
-        Ok(())
-    })();
-    copy.map_err(|e| scratch_err(format!("copying the state: {e}")))?;
-    let scratch = Client::new(
-        crate::cloudflare::ClientSettings {
-            base_url: emu.base_url(),
-            ..crate::cloudflare::ClientSettings::default()
-        },
-        crate::cloudflare::TokenSource::Static(crate::cloudflare::ApiToken::new("preview")),
-    )
-    .map_err(|e| scratch_err(e.to_string()))?;
-    let mut s2 = s.clone();
-    s2.zone_id = zone_id;
-    // Retiring pools would wait; a preview shows their deletion.
-    s2.removal_delay_secs = 0;
-    let report = reconcile(&scratch, &s2, desired).await;
-    emu.shutdown().await;
-    Ok(report?.written)
+    Ok((plan(desired, &obs, s, now()), obs))
 }
 
-/// Brings Cloudflare to the desired state and verifies the shared LBs afterwards.
+/// Where a pass starts from.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A full read of pools, monitors and LBs (resync, retry, first pass).
+    Fresh,
+    /// The state the previous pass ended with. Own pools are written from it; load-balancer
+    /// writes still wait for a fresh read of the LBs.
+    Cached(Observed),
+}
+
+/// Brings Cloudflare to the desired state. Every LB write is followed by a fresh read of the
+/// pool listing and the LBs, and the pass ends only when a plan from that read is empty.
 pub async fn reconcile(
     client: &Client,
     s: &GeoSettings,
     desired: &DesiredGeo,
+    start: Start,
 ) -> Result<Report, GeoError> {
-    let mut obs = read_observed(client, s).await?;
+    let (mut obs, mut lbs_fresh) = match start {
+        Start::Fresh => (read_observed(client, s).await?, true),
+        Start::Cached(o) => (o, false),
+    };
     let mut report = Report::default();
-    let mut skipped: BTreeSet<String> = BTreeSet::new();
-    let mut verifies = 0;
+    let mut skip: BTreeSet<String> = BTreeSet::new();
+    // An LB write not yet followed by a fresh read.
+    let mut unverified = false;
     for _ in 0..MAX_ROUNDS {
-        let p = plan(desired, &obs, s, now());
-        for w in p.warnings {
-            if !report.warnings.contains(&w) {
-                report.warnings.push(w);
-            }
-        }
+        let p = next_phase(desired, &obs, s, now(), &skip);
+        report.problems = p.problems.clone();
         report.requeue_after = p.requeue_after;
-        let todo: Vec<Action> = p
-            .actions
-            .into_iter()
-            .filter(|a| !skipped.contains(&a.describe()))
-            .collect();
-        if todo.is_empty() {
-            let wrote = !report.written.is_empty();
-            if wrote && verifies < MAX_VERIFY {
-                // Another cluster may have written the LB from an older listing; our own
-                // re-read after our write is what guarantees the last writer heals it.
-                verifies += 1;
-                obs = read_observed(client, s).await?;
-                if plan(desired, &obs, s, now())
-                    .actions
-                    .iter()
-                    .all(|a| skipped.contains(&a.describe()))
-                {
-                    report.observed = obs;
-                    return Ok(report);
-                }
+        if p.is_empty() {
+            if unverified {
+                // Another cluster may have written the LB from an older view; our fresh read
+                // after our own write is what lets the last writer heal it.
+                let (pools, lbs) = tokio::try_join!(
+                    client.list_pools(&s.account_id),
+                    client.list_load_balancers(&s.zone_id),
+                )
+                .map_err(GeoError::Read)?;
+                obs.pools = pools;
+                obs.lbs = lbs;
+                unverified = false;
+                lbs_fresh = true;
+                continue;
+            }
+            if !lbs_fresh && !report.written.is_empty() {
+                // Our pool changed: check that every LB it serves still lists it.
+                obs.lbs = client
+                    .list_load_balancers(&s.zone_id)
+                    .await
+                    .map_err(GeoError::Read)?;
+                lbs_fresh = true;
                 continue;
             }
             report.observed = obs;
             return Ok(report);
         }
-        for a in todo {
-            match apply_one(client, s, &mut obs, &a).await? {
-                None => report.written.push(a),
-                Some(why) => {
-                    skipped.insert(a.describe());
+        if p.phase() == Some(Phase::Lbs) && !lbs_fresh {
+            obs.lbs = client
+                .list_load_balancers(&s.zone_id)
+                .await
+                .map_err(GeoError::Read)?;
+            lbs_fresh = true;
+            continue;
+        }
+        for step in p.steps {
+            if !expectation_holds(&obs, &step.expects) {
+                // Planned from a state that has since changed: plan again.
+                break;
+            }
+            let a = step.action;
+            match apply_one(client, s, &mut obs, &a).await {
+                Ok(None) => {
+                    unverified |= a.touches_lb();
+                    report.written.push(a);
+                }
+                Ok(Some(why)) => {
+                    skip.insert(a.describe());
                     report.skipped.push(format!("{}: {why}", a.describe()));
+                }
+                Err(e) if e.needs_replan() => {
+                    // Never resend a body planned before a pause: read again, plan again.
+                    tracing::info!(action = %a.describe(), error = %e, "re-planning from a fresh read");
+                    report.replans += 1;
+                    obs = read_observed(client, s).await?;
+                    lbs_fresh = true;
+                    unverified = false;
+                    break;
+                }
+                Err(e) if e.status() == Some(404) && !matches!(a, Action::CreateLb { .. }) => {
+                    // The object is gone: our view was stale.
+                    obs = read_observed(client, s).await?;
+                    lbs_fresh = true;
+                    unverified = false;
+                    break;
+                }
+                Err(e) if matches!(a, Action::CreateLb { .. }) && e.has_code(1003) => {
+                    // Another cluster created it first: adopt it at once.
+                    tracing::info!(action = %a.describe(), "load balancer already exists; adopting it");
+                    obs.lbs = client
+                        .list_load_balancers(&s.zone_id)
+                        .await
+                        .map_err(GeoError::Read)?;
+                    lbs_fresh = true;
+                    break;
+                }
+                Err(e) => {
+                    let err = write_err(&a, e);
+                    tracing::warn!(error = %err, "write refused; the rest of the pass goes on");
+                    skip.insert(a.describe());
+                    report.refused.push(Refused {
+                        action: a,
+                        error: err.to_string(),
+                    });
                 }
             }
         }
     }
+    if unverified {
+        // Out of rounds: the engine retries from a full read, which verifies the write.
+        tracing::warn!("geo pass ended with an unverified LB write; retrying from a fresh read");
+    }
     Err(GeoError::NoFixedPoint(MAX_ROUNDS))
 }
 
+fn expectation_holds(obs: &Observed, e: &Expect) -> bool {
+    match e {
+        Expect::LbPools {
+            id,
+            default_pools,
+            fallback_pool,
+        } => obs.lbs.iter().find(|l| &l.id == id).is_some_and(|l| {
+            &l.default_pools == default_pools && &l.fallback_pool == fallback_pool
+        }),
+        _ => true,
+    }
+}
+
 fn write_err(a: &Action, e: CloudflareError) -> GeoError {
-    let hint = match a {
-        Action::CreateLb { .. } | Action::PatchLb { .. }
-            if e.status() == Some(400) || e.status() == Some(403) =>
-        {
-            Some(
-                "proximity steering needs Cloudflare's Traffic Steering add-on or Enterprise, and coordinates on every pool; use --lb-steering-policy off or random otherwise",
-            )
-        }
-        _ if e.status() == Some(403) => Some(
+    let text = e.to_string().to_ascii_lowercase();
+    let hint = if a.touches_lb() && text.contains("steering") {
+        Some(
+            "this steering policy needs Cloudflare's Traffic Steering add-on or Enterprise; use --lb-steering-policy off or random otherwise",
+        )
+    } else if e.status() == Some(403) {
+        Some(
             "the token needs Load Balancing: Monitors and Pools Edit (account) and Load Balancers Edit (zone)",
-        ),
-        _ => None,
+        )
+    } else {
+        None
     };
     GeoError::Write {
         action: a.describe(),
@@ -244,47 +276,40 @@ async fn apply_one(
     s: &GeoSettings,
     obs: &mut Observed,
     a: &Action,
-) -> Result<Option<String>, GeoError> {
+) -> Result<Option<String>, CloudflareError> {
     let acct = &s.account_id;
     let zone = &s.zone_id;
-    let err = |e| write_err(a, e);
     match a {
         Action::CreateMonitor { input, .. } => {
-            let m = client.create_monitor(acct, input).await.map_err(err)?;
+            let m = client.create_monitor(acct, input).await?;
             obs.monitors.push(m);
         }
         Action::PatchMonitor { id, input, .. } => {
-            let m = client.patch_monitor(acct, id, input).await.map_err(err)?;
+            let m = client.patch_monitor(acct, id, input).await?;
             replace(&mut obs.monitors, m, |x| &x.id);
         }
         Action::CreatePool { input } => {
-            let p = client.create_pool(acct, input).await.map_err(err)?;
+            let p = client.create_pool(acct, input).await?;
             obs.pools.push(p);
         }
         Action::PatchPool { id, patch, .. } => {
-            let p = client.patch_pool(acct, id, patch).await.map_err(err)?;
+            let p = client.patch_pool(acct, id, patch).await?;
             replace(&mut obs.pools, p, |x| &x.id);
         }
         Action::CreateLb { input } => {
-            let lb = client
-                .create_load_balancer(zone, input)
-                .await
-                .map_err(err)?;
+            let lb = client.create_load_balancer(zone, input).await?;
             obs.lbs.push(lb);
         }
         Action::PatchLb { id, patch, .. } => {
-            let lb = client
-                .patch_load_balancer(zone, id, patch)
-                .await
-                .map_err(err)?;
+            let lb = client.patch_load_balancer(zone, id, patch).await?;
             replace(&mut obs.lbs, lb, |x| &x.id);
         }
         Action::DeleteLb { id, .. } => {
-            client.delete_load_balancer(zone, id).await.map_err(err)?;
+            client.delete_load_balancer(zone, id).await?;
             obs.lbs.retain(|l| &l.id != id);
         }
         Action::DeletePool { id, .. } => {
-            let refs = client.pool_references(acct, id).await.map_err(err)?;
+            let refs = client.pool_references(acct, id).await?;
             let lb_refs: Vec<_> = refs
                 .iter()
                 .filter(|r| r.reference_type.as_deref() != Some("referral"))
@@ -298,7 +323,7 @@ async fn apply_one(
                 Err(e) if e.has_code(1005) => {
                     return Ok(Some("still referenced (1005); retried later".into()));
                 }
-                Err(e) => return Err(err(e)),
+                Err(e) => return Err(e),
             }
         }
         Action::DeleteMonitor { id, .. } => match client.delete_monitor(acct, id).await {
@@ -306,10 +331,35 @@ async fn apply_one(
             Err(e) if e.has_code(1005) => {
                 return Ok(Some("still referenced (1005); retried later".into()));
             }
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(e),
         },
     }
     Ok(None)
+}
+
+/// `cfgeo decommission`: deletes the load balancer of `host`, then this deployment's pools and
+/// monitors for it. Stops at the first failure.
+pub async fn decommission(
+    client: &Client,
+    s: &GeoSettings,
+    host: &str,
+    force: bool,
+    dry_run: bool,
+) -> Result<Vec<Action>, GeoError> {
+    let mut obs = read_observed(client, s).await?;
+    let actions = plan_decommission(&obs, s, host, force)?;
+    if dry_run {
+        return Ok(actions);
+    }
+    let mut done = Vec::new();
+    for a in actions {
+        match apply_one(client, s, &mut obs, &a).await {
+            Ok(None) => done.push(a),
+            Ok(Some(why)) => tracing::warn!(action = %a.describe(), "skipped: {why}"),
+            Err(e) => return Err(write_err(&a, e)),
+        }
+    }
+    Ok(done)
 }
 
 fn replace<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {

@@ -98,6 +98,19 @@ pub struct DesiredPool {
     pub hold: bool,
     /// Ingresses that feed this pool.
     pub sources: BTreeSet<ObjectRef>,
+    /// Monitor fields the Ingresses override for this pool.
+    pub monitor: MonitorOverride,
+}
+
+/// Per-pool monitor settings from Ingress annotations (`cfgeo.io/monitor-*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonitorOverride {
+    /// HTTP path probed.
+    pub path: Option<String>,
+    /// Expected codes, e.g. `200` or `2xx`.
+    pub expected_codes: Option<String>,
+    /// https: skip certificate verification.
+    pub allow_insecure: Option<bool>,
 }
 
 /// The desired geo state of this cluster: pools by name.
@@ -244,8 +257,12 @@ pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Ve
                 origins: BTreeMap::new(),
                 hold: false,
                 sources: BTreeSet::new(),
+                monitor: MonitorOverride::default(),
             });
-        pool.sources.insert(obj);
+        pool.sources.insert(obj.clone());
+        for n in monitor_overrides(&obj, &annotations, &mut pool.monitor) {
+            notices.push(n);
+        }
         for a in addresses {
             pool.origins.insert(a, true);
         }
@@ -257,6 +274,83 @@ pub fn desired_state(ingresses: &[&Ingress], s: &GeoSettings) -> (DesiredGeo, Ve
         }
     }
     (out, notices)
+}
+
+/// Reads `cfgeo.io/monitor-*` into `into`. The first Ingress (by namespace/name) that sets a
+/// field wins; a bad value or a disagreeing later Ingress gets a Warning and changes nothing.
+fn monitor_overrides(
+    obj: &ObjectRef,
+    annotations: &BTreeMap<String, String>,
+    into: &mut MonitorOverride,
+) -> Vec<Notice> {
+    use super::settings::keys;
+    let mut out = Vec::new();
+    let warn = |message: String| Notice {
+        object: obj.clone(),
+        severity: Severity::Warning,
+        reason: "InvalidMonitorAnnotation".into(),
+        message,
+    };
+    let set = |slot: &mut Option<String>, key: &str, value: String, out: &mut Vec<Notice>| {
+        match slot {
+            Some(v) if *v != value => out.push(warn(format!(
+                "{obj}: metadata.annotations[{key}] {value:?} disagrees with {v:?} set by another Ingress of the pool; {v:?} is kept"
+            ))),
+            Some(_) => {}
+            None => *slot = Some(value),
+        }
+    };
+    if let Some(p) = annotations.get(keys::MONITOR_PATH) {
+        let p = p.trim();
+        if p.starts_with('/') && !p.chars().any(char::is_whitespace) {
+            set(&mut into.path, keys::MONITOR_PATH, p.to_string(), &mut out);
+        } else {
+            out.push(warn(format!(
+                "{obj}: metadata.annotations[{}] {p:?} must be a path starting with '/'; the default is used",
+                keys::MONITOR_PATH
+            )));
+        }
+    }
+    if let Some(c) = annotations.get(keys::MONITOR_EXPECTED_CODES) {
+        let c = c.trim();
+        let ok = c.len() == 3
+            && c.chars().next().is_some_and(|d| ('1'..='5').contains(&d))
+            && c[1..]
+                .chars()
+                .all(|d| d.is_ascii_digit() || d == 'x' || d == 'X');
+        if ok {
+            set(
+                &mut into.expected_codes,
+                keys::MONITOR_EXPECTED_CODES,
+                c.to_ascii_lowercase(),
+                &mut out,
+            );
+        } else {
+            out.push(warn(format!(
+                "{obj}: metadata.annotations[{}] {c:?} must be a status code or class such as 200 or 2xx; the default is used",
+                keys::MONITOR_EXPECTED_CODES
+            )));
+        }
+    }
+    if let Some(v) = annotations.get(keys::MONITOR_ALLOW_INSECURE) {
+        let parsed = match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Some(true),
+            "false" | "no" | "0" | "off" => Some(false),
+            _ => None,
+        };
+        match (parsed, into.allow_insecure) {
+            (None, _) => out.push(warn(format!(
+                "{obj}: metadata.annotations[{}] {v:?} must be true or false; the default is used",
+                keys::MONITOR_ALLOW_INSECURE
+            ))),
+            (Some(b), Some(have)) if b != have => out.push(warn(format!(
+                "{obj}: metadata.annotations[{}] {b} disagrees with {have} set by another Ingress of the pool; {have} is kept",
+                keys::MONITOR_ALLOW_INSECURE
+            ))),
+            (Some(b), _) => into.allow_insecure = Some(b),
+        }
+    }
+    out
 }
 
 /// True when `host` is the zone apex or inside it.

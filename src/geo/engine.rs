@@ -9,9 +9,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{GeoError, Report, reconcile};
+use super::apply::{GeoError, Report, Start, reconcile};
 use super::desired::{DesiredGeo, Notice, Severity, desired_state};
-use super::plan::Action;
+use super::plan::{Action, Observed, Problem};
 use super::settings::GeoSettings;
 use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
@@ -52,7 +52,11 @@ pub struct GeoEngine {
     reporter: Reporter,
     timing: Timing,
     emitted: Published,
+    /// Planner problems already told, so each becomes one Event while it holds.
+    problems: Published,
     last_applied: Option<DesiredGeo>,
+    /// What the last successful pass ended with; a change starts from it, a resync does not.
+    cache: Option<Observed>,
     metrics: Option<Metrics>,
     dry_run: bool,
 }
@@ -74,7 +78,9 @@ impl GeoEngine {
             reporter,
             timing,
             emitted: Published::default(),
+            problems: Published::default(),
             last_applied: None,
+            cache: None,
             metrics: None,
             dry_run: false,
         }
@@ -104,6 +110,7 @@ impl GeoEngine {
     ) -> Result<Report, GeoError> {
         let refs: Vec<&Ingress> = ingresses.iter().map(|i| i.as_ref()).collect();
         let (desired, notices) = desired_state(&refs, &self.settings);
+        self.cache = None;
         self.pass_desired(desired, notices).await
     }
 
@@ -116,25 +123,52 @@ impl GeoEngine {
         self.publish_new(notices).await;
         let started = std::time::Instant::now();
         if self.dry_run {
-            let planned = super::apply::preview(&self.client, &self.settings, &desired).await?;
-            for a in &planned {
-                tracing::info!("dry run, not written: geo: {}", a.describe());
+            let (plan, _) = super::apply::preview(&self.client, &self.settings, &desired).await?;
+            for st in &plan.steps {
+                tracing::info!("dry run, not written: geo: {}", st.action.describe());
             }
             self.last_applied = Some(desired);
             return Ok(Report::default());
         }
-        let result = reconcile(&self.client, &self.settings, &desired).await;
+        let start = match self.cache.take() {
+            Some(c) => Start::Cached(c),
+            None => Start::Fresh,
+        };
+        let result = reconcile(&self.client, &self.settings, &desired, start).await;
         if let Some(m) = &self.metrics {
             let outcome = match &result {
                 Ok(r) => {
+                    let me = self.settings.identity();
                     let ours = r
                         .observed
                         .pools
                         .iter()
-                        .filter(|p| desired.pools.values().any(|d| d.name == p.name))
+                        .filter(|p| {
+                            crate::model::Marker::parse(p.description.as_deref())
+                                .is_some_and(|mk| me.owns(&mk))
+                        })
                         .count();
                     m.set_managed_pools(ours);
-                    if r.written.is_empty() {
+                    for f in &r.refused {
+                        m.refused(MetricEngine::Geo, &f.action.object_label());
+                    }
+                    let problems: Vec<(String, String)> = r
+                        .problems
+                        .iter()
+                        .map(|p| {
+                            let obj = match (&p.pool, &p.host) {
+                                (Some(pool), _) => format!("pool/{pool}"),
+                                (_, Some(h)) => format!("lb/{h}"),
+                                _ => "other".into(),
+                            };
+                            (p.reason.to_string(), obj)
+                        })
+                        .collect();
+                    m.set_geo_problems(&problems);
+                    if !r.refused.is_empty() {
+                        m.error(MetricEngine::Geo, "refused");
+                        ReconcileResult::Error
+                    } else if r.written.is_empty() {
                         ReconcileResult::Noop
                     } else {
                         ReconcileResult::Ok
@@ -149,9 +183,14 @@ impl GeoEngine {
         }
         match &result {
             Ok(report) => {
-                for w in &report.warnings {
-                    tracing::warn!("{w}");
+                for p in &report.problems {
+                    tracing::warn!(reason = p.reason, "{}", p.message);
                 }
+                let mut problem_notices = Vec::new();
+                for p in &report.problems {
+                    problem_notices.extend(problem_notices_for(&desired, p));
+                }
+                self.problems.update(&self.reporter, problem_notices).await;
                 for a in &report.written {
                     tracing::info!(action = %a.describe(), "written");
                     // A pool can hold thousands of Ingresses: tell a few, not all of them.
@@ -164,14 +203,29 @@ impl GeoEngine {
                         self.reporter.publish(n).await;
                     }
                 }
+                for f in &report.refused {
+                    let notices = action_notices(
+                        &desired,
+                        &f.action,
+                        Severity::Warning,
+                        "CloudflareRefused",
+                        &format!("{}; retried with backoff", f.error),
+                    );
+                    for n in &notices {
+                        self.reporter.publish(n).await;
+                    }
+                }
                 for s in &report.skipped {
                     tracing::info!("skipped: {s}");
                 }
-                self.last_applied = Some(desired);
+                self.cache = Some(report.observed.clone());
+                // A refused write is retried: the next trigger must not look "unchanged".
+                self.last_applied = report.refused.is_empty().then_some(desired);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "geo reconcile failed");
                 self.last_applied = None;
+                self.cache = None;
                 for p in desired.pools.values() {
                     for obj in &p.sources {
                         let n = Notice {
@@ -217,22 +271,35 @@ impl GeoEngine {
                     // Notices can change without the desired state (a new bad object).
                     self.publish_new(notices).await;
                 } else {
+                    if trigger != Trigger::Change {
+                        // Resyncs and retries start from a full read, never from the cache.
+                        self.cache = None;
+                    }
                     // Losing the lease abandons the pass at once; the next leader re-reads.
                     let pass = tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = leader.wait_for(|l| !*l) => {
                             self.last_applied = None;
+                            self.cache = None;
                             continue;
                         }
                         r = self.pass_desired(desired, notices) => r,
                     };
                     match pass {
-                        Ok(report) => {
+                        Ok(report) if report.refused.is_empty() => {
                             retry_at = None;
                             retry_delay = self.timing.retry_min;
                             requeue_at = report
                                 .requeue_after
                                 .map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+                        }
+                        Ok(report) => {
+                            // Refused writes come back with backoff; the rest was applied.
+                            requeue_at = report
+                                .requeue_after
+                                .map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+                            retry_at = Some(Instant::now() + jitter(retry_delay));
+                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
                         }
                         Err(_) => {
                             retry_at = Some(Instant::now() + jitter(retry_delay));
@@ -255,6 +322,7 @@ impl GeoEngine {
                     if changed.is_err() { return; }
                     // A new leader starts from a fresh read of Cloudflare.
                     self.last_applied = None;
+                    self.cache = None;
                     Trigger::Resync
                 }
                 changed = rx.changed() => {
@@ -293,6 +361,26 @@ pub fn jitter(d: Duration) -> Duration {
     d.mul_f64(f)
 }
 
+/// Warning Events for a planner problem: the Ingresses of the pool, or of every pool of the
+/// hostname.
+fn problem_notices_for(desired: &DesiredGeo, p: &Problem) -> Vec<Notice> {
+    desired
+        .pools
+        .values()
+        .filter(|d| {
+            p.pool.as_deref() == Some(d.name.as_str())
+                || (p.pool.is_none() && p.host.as_deref() == Some(d.lb_host.as_str()))
+        })
+        .flat_map(|d| d.sources.iter())
+        .map(|o| Notice {
+            object: o.clone(),
+            severity: Severity::Warning,
+            reason: p.reason.into(),
+            message: p.message.clone(),
+        })
+        .collect()
+}
+
 /// Events for the Ingresses behind a pool that an action wrote.
 fn action_notices(
     desired: &DesiredGeo,
@@ -301,19 +389,8 @@ fn action_notices(
     reason: &str,
     message: &str,
 ) -> Vec<Notice> {
-    let pool_name = match a {
-        Action::CreatePool { input } => Some(input.name.as_str()),
-        Action::PatchPool { name, .. } | Action::DeletePool { name, .. } => Some(name.as_str()),
-        Action::CreateMonitor { pool, .. } | Action::PatchMonitor { pool, .. } => {
-            Some(pool.as_str())
-        }
-        _ => None,
-    };
-    let lb_host = match a {
-        Action::CreateLb { input } => Some(input.name.as_str()),
-        Action::PatchLb { name, .. } => Some(name.as_str()),
-        _ => None,
-    };
+    let pool_name = a.pool_name();
+    let lb_host = a.lb_host();
     desired
         .pools
         .values()

@@ -10,5 +10,5 @@ pub mod plan;
 pub mod settings;
 
 pub use desired::{DesiredGeo, Notice, ObjectRef, Severity, desired_state};
-pub use plan::{Action, Observed, Plan, plan};
+pub use plan::{Action, Expect, Observed, Phase, Plan, Problem, Step, plan};
 pub use settings::{GeoSettings, LbPolicy, MonitorPolicy};

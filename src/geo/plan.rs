@@ -1,24 +1,28 @@
-//! Pure: the geo planner. Desired pools and what Cloudflare holds in, the smallest ordered set
-//! of writes out. No I/O.
+//! Pure: the geo planner. Desired pools and what Cloudflare holds in, the ordered writes out,
+//! each with the state it expects. No I/O.
 //!
-//! Rules (shared/design.md): only this deployment's own pools and monitors are written; a load
-//! balancer's pool list is a deterministic function of the pool listing, so clusters writing at
-//! the same time write the same value; only managed fields are PATCHed; foreign pools keep
-//! their place; removal is disable, then out of every LB, then delete; the last pool leaving
-//! deletes its LB.
+//! Rules (docs/geo.md): only this deployment's own pools and monitors are written; a load
+//! balancer's pool list is the list it has, plus every live cfgeo pool of its hostname, minus
+//! this deployment's own leaving pools; so a stale view can add but never remove another
+//! cluster's pool. Foreign pools keep their places and are never added. Removal is disable,
+//! then out of the LB (unless it is the last pool: then it stays, drained, as a placeholder),
+//! then delete. No pass ever deletes a load balancer; only `cfgeo decommission` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::desired::{DesiredGeo, in_zone};
+use super::desired::{DesiredGeo, DesiredPool, in_zone};
 use super::settings::{GeoSettings, MonitorPolicy};
 use crate::cloudflare::types::{
     LoadBalancer, LoadBalancerInput, LoadBalancerPatch, Monitor, MonitorInput, Origin, Pool,
-    PoolInput, PoolPatch,
+    PoolInput, PoolPatch, SteeringPolicy,
 };
-use crate::model::{Marker, MarkerState, Weight, normalize_hostname};
+use crate::model::{Identity, Marker, MarkerState, Weight, normalize_hostname};
 
 /// Prefix of every pool the geo engine manages (the seed tool's naming).
 pub const POOL_PREFIX: &str = "k8s-pool-";
+
+/// Id prefix the full plan gives to objects a step creates.
+pub const NEW_ID: &str = "(new)";
 
 /// What Cloudflare holds, read completely (a partial read never reaches the planner).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,7 +84,7 @@ pub enum Action {
         /// Fields to change.
         patch: LoadBalancerPatch,
     },
-    /// Delete a load balancer left with no pool.
+    /// Delete a load balancer: only `cfgeo decommission` plans this.
     DeleteLb {
         /// LB id.
         id: String,
@@ -108,9 +112,12 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Self::CreateMonitor { pool, input } => format!(
-                "create monitor for pool {pool} ({} {})",
+                "create monitor for pool {pool} ({} {}{})",
                 input.monitor_type.as_deref().unwrap_or("http"),
-                input.path.as_deref().unwrap_or("/")
+                input.path.as_deref().unwrap_or("/"),
+                host_header(input)
+                    .map(|h| format!(", Host {h}"))
+                    .unwrap_or_default()
             ),
             Self::PatchMonitor { pool, .. } => format!("update monitor of pool {pool}"),
             Self::CreatePool { input } => format!(
@@ -142,19 +149,57 @@ impl Action {
                 }
                 format!("update load balancer {name}: {}", parts.join(", "))
             }
-            Self::DeleteLb { name, .. } => format!("delete load balancer {name} (no pool left)"),
+            Self::DeleteLb { name, .. } => format!("delete load balancer {name} (decommission)"),
             Self::DeletePool { name, .. } => format!("delete retired pool {name}"),
             Self::DeleteMonitor { pool, .. } => format!("delete monitor of retired pool {pool}"),
         }
     }
 
-    /// True for writes to the shared load balancer.
+    /// True for writes to a shared load balancer.
     pub fn touches_lb(&self) -> bool {
         matches!(
             self,
             Self::CreateLb { .. } | Self::PatchLb { .. } | Self::DeleteLb { .. }
         )
     }
+
+    /// The pool this action is about, if any.
+    pub fn pool_name(&self) -> Option<&str> {
+        match self {
+            Self::CreatePool { input } => Some(&input.name),
+            Self::PatchPool { name, .. } | Self::DeletePool { name, .. } => Some(name),
+            Self::CreateMonitor { pool, .. }
+            | Self::PatchMonitor { pool, .. }
+            | Self::DeleteMonitor { pool, .. } => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// The LB hostname this action is about, if any.
+    pub fn lb_host(&self) -> Option<&str> {
+        match self {
+            Self::CreateLb { input } => Some(&input.name),
+            Self::PatchLb { name, .. } | Self::DeleteLb { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// A short label for metrics: `pool/<name>`, `lb/<host>`.
+    pub fn object_label(&self) -> String {
+        match (self.pool_name(), self.lb_host()) {
+            (Some(p), _) => format!("pool/{p}"),
+            (_, Some(h)) => format!("lb/{h}"),
+            _ => "other".into(),
+        }
+    }
+}
+
+fn host_header(m: &MonitorInput) -> Option<&str> {
+    m.header
+        .as_ref()
+        .and_then(|h| h.get("Host"))
+        .and_then(|v| v.first())
+        .map(String::as_str)
 }
 
 fn origins_text(origins: &[Origin]) -> String {
@@ -171,57 +216,303 @@ fn origins_text(origins: &[Origin]) -> String {
         .join(", ")
 }
 
-/// The writes of one phase; the caller applies them, folds the answers into [`Observed`] and
-/// plans again until nothing is left.
+/// The state a step expects to find; the executor re-plans instead of writing when it differs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// Nothing of that name exists yet.
+    Absent,
+    /// The object exists with this id.
+    Present {
+        /// Its id.
+        id: String,
+    },
+    /// The LB holds exactly this list and fallback.
+    LbPools {
+        /// LB id.
+        id: String,
+        /// `default_pools` as read.
+        default_pools: Vec<String>,
+        /// `fallback_pool` as read.
+        fallback_pool: String,
+    },
+    /// No load balancer references the pool.
+    Unreferenced {
+        /// Pool id.
+        id: String,
+    },
+}
+
+impl Expect {
+    /// For `cfgeo plan`.
+    pub fn describe(&self, names: &BTreeMap<String, String>) -> String {
+        let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+        match self {
+            Self::Absent => "expects: does not exist yet".into(),
+            Self::Present { id } => format!("expects: {} as read", name(id)),
+            Self::LbPools {
+                default_pools,
+                fallback_pool,
+                ..
+            } => format!(
+                "expects: pools [{}], fallback {}",
+                default_pools
+                    .iter()
+                    .map(|p| name(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                name(fallback_pool)
+            ),
+            Self::Unreferenced { .. } => "expects: no load balancer references it".into(),
+        }
+    }
+}
+
+/// The phases of a pass, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Own monitors.
+    Monitors,
+    /// Own pools.
+    Pools,
+    /// Load-balancer membership.
+    Lbs,
+    /// Retired own pools and monitors.
+    Deletions,
+}
+
+/// One write and the state it expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its phase.
+    pub phase: Phase,
+    /// The write.
+    pub action: Action,
+    /// What it expects.
+    pub expects: Expect,
+}
+
+/// Something the planner refused or could not do; the engine turns it into Events on the
+/// Ingresses of the pool, or of every pool of the hostname.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    /// The pool it is about.
+    pub pool: Option<String>,
+    /// The LB hostname it is about.
+    pub host: Option<String>,
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// A plan: the ordered steps, what blocks, and when to come back.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Writes, in order.
-    pub actions: Vec<Action>,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
     /// Seconds until a retiring pool may be deleted, when one waits.
     pub requeue_after: Option<u64>,
-    /// Things the planner refused to do, for logs and Events.
-    pub warnings: Vec<String>,
+    /// Refusals, for logs and Events.
+    pub problems: Vec<Problem>,
 }
 
 impl Plan {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.steps.is_empty()
+    }
+
+    /// The actions, in order.
+    pub fn actions(&self) -> Vec<Action> {
+        self.steps.iter().map(|s| s.action.clone()).collect()
+    }
+
+    /// The phase of the first step.
+    pub fn phase(&self) -> Option<Phase> {
+        self.steps.first().map(|s| s.phase)
     }
 }
 
-/// Plans the next phase: monitors, then own pools, then load balancers, then deletions.
-/// Later phases wait for earlier ones because they depend on ids and on the pool listing.
-pub fn plan(desired: &DesiredGeo, obs: &Observed, s: &GeoSettings, now: u64) -> Plan {
-    let mut warnings = Vec::new();
-    let v = View::new(obs);
-    for phase in [plan_monitors, plan_pools, plan_lbs] {
-        let actions = phase(desired, &v, s, now, &mut warnings);
-        if !actions.is_empty() {
+/// The next phase that has work, skipping actions whose description is in `skip` (refused
+/// earlier in the pass). Problems of every phase computed are returned.
+pub fn next_phase(
+    desired: &DesiredGeo,
+    obs: &Observed,
+    s: &GeoSettings,
+    now: u64,
+    skip: &BTreeSet<String>,
+) -> Plan {
+    let v = View::new(obs, s);
+    let mut problems = Vec::new();
+    let mut requeue_after = None;
+    for phase in [Phase::Monitors, Phase::Pools, Phase::Lbs, Phase::Deletions] {
+        let steps = match phase {
+            Phase::Monitors => plan_monitors(desired, &v, s),
+            Phase::Pools => plan_pools(desired, &v, s, now, &mut problems),
+            Phase::Lbs => plan_lbs(desired, &v, s, &mut problems),
+            Phase::Deletions => plan_deletions(desired, &v, s, now, &mut requeue_after),
+        };
+        let steps: Vec<Step> = steps
+            .into_iter()
+            .filter(|st| !skip.contains(&st.action.describe()))
+            .collect();
+        if !steps.is_empty() {
+            problems.sort();
+            problems.dedup();
             return Plan {
-                actions,
-                requeue_after: None,
-                warnings,
+                steps,
+                requeue_after,
+                problems,
             };
         }
     }
-    let (actions, requeue_after) = plan_deletions(desired, &v, s, now);
+    problems.sort();
+    problems.dedup();
     Plan {
-        actions,
+        steps: Vec::new(),
         requeue_after,
-        warnings,
+        problems,
+    }
+}
+
+/// The complete plan of a pass: every phase, each planned against the state the earlier steps
+/// leave (objects they create get `(new)` ids). This is what `cfgeo plan` and `--dry-run` show.
+pub fn plan(desired: &DesiredGeo, obs: &Observed, s: &GeoSettings, now: u64) -> Plan {
+    let mut sim = obs.clone();
+    let mut out = Plan::default();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    // Each phase only moves state forward, so a handful of rounds always suffices.
+    for _ in 0..8 {
+        let p = next_phase(desired, &sim, s, now, &seen);
+        out.requeue_after = p.requeue_after;
+        for pr in p.problems {
+            if !out.problems.contains(&pr) {
+                out.problems.push(pr);
+            }
+        }
+        if p.steps.is_empty() {
+            break;
+        }
+        for st in p.steps {
+            seen.insert(st.action.describe());
+            simulate(&mut sim, &st.action);
+            out.steps.push(st);
+        }
+    }
+    out
+}
+
+/// Folds an action into the observed state the way Cloudflare answers it. Created objects get
+/// `(new) <name>` ids.
+pub fn simulate(obs: &mut Observed, a: &Action) {
+    match a {
+        Action::CreateMonitor { input, pool } => {
+            let id = format!("{NEW_ID} monitor {pool}");
+            obs.monitors.retain(|m| m.id != id);
+            obs.monitors.push(monitor_from(id, input));
+        }
+        Action::PatchMonitor { id, input, .. } => {
+            obs.monitors.retain(|m| &m.id != id);
+            obs.monitors.push(monitor_from(id.clone(), input));
+        }
+        Action::CreatePool { input } => obs.pools.push(Pool {
+            id: format!("{NEW_ID} pool {}", input.name),
+            name: input.name.clone(),
+            description: input.description.clone(),
+            enabled: input.enabled,
+            origins: input.origins.clone(),
+            latitude: input.latitude,
+            longitude: input.longitude,
+            monitor: input.monitor.clone(),
+            minimum_origins: input.minimum_origins,
+            modified_on: None,
+        }),
+        Action::PatchPool { id, patch, .. } => {
+            if let Some(p) = obs.pools.iter_mut().find(|p| &p.id == id) {
+                if let Some(o) = &patch.origins {
+                    p.origins = o.clone();
+                }
+                if let Some(d) = &patch.description {
+                    p.description = Some(d.clone());
+                }
+                if let Some(e) = patch.enabled {
+                    p.enabled = e;
+                }
+                if let Some(l) = patch.latitude {
+                    p.latitude = Some(l);
+                }
+                if let Some(l) = patch.longitude {
+                    p.longitude = Some(l);
+                }
+                if let Some(m) = &patch.monitor {
+                    p.monitor = m.clone();
+                }
+            }
+        }
+        Action::CreateLb { input } => obs.lbs.push(LoadBalancer {
+            id: format!("{NEW_ID} lb {}", input.name),
+            name: input.name.clone(),
+            default_pools: input.default_pools.clone(),
+            fallback_pool: input.fallback_pool.clone(),
+            steering_policy: Some(input.steering_policy.clone()),
+            proxied: input.proxied,
+            ttl: input.ttl,
+            enabled: Some(true),
+            description: input.description.clone(),
+            region_pools: None,
+            country_pools: None,
+            pop_pools: None,
+        }),
+        Action::PatchLb { id, patch, .. } => {
+            if let Some(lb) = obs.lbs.iter_mut().find(|l| &l.id == id) {
+                if let Some(d) = &patch.default_pools {
+                    lb.default_pools = d.clone();
+                }
+                if let Some(f) = &patch.fallback_pool {
+                    lb.fallback_pool = f.clone();
+                }
+                if let Some(s) = &patch.steering_policy {
+                    lb.steering_policy = Some(s.clone());
+                }
+                if let Some(p) = patch.proxied {
+                    lb.proxied = p;
+                }
+            }
+        }
+        Action::DeleteLb { id, .. } => obs.lbs.retain(|l| &l.id != id),
+        Action::DeletePool { id, .. } => obs.pools.retain(|p| &p.id != id),
+        Action::DeleteMonitor { id, .. } => obs.monitors.retain(|m| &m.id != id),
+    }
+}
+
+fn monitor_from(id: String, input: &MonitorInput) -> Monitor {
+    Monitor {
+        id,
+        description: input.description.clone(),
+        monitor_type: input.monitor_type.clone(),
+        path: input.path.clone(),
+        expected_codes: input.expected_codes.clone(),
+        interval: input.interval,
+        timeout: input.timeout,
+        retries: input.retries,
+        port: input.port,
+        header: input.header.clone(),
+        allow_insecure: input.allow_insecure,
+        follow_redirects: input.follow_redirects,
+        method: input.method.clone(),
     }
 }
 
 /// Indexes over the observed state.
 struct View<'a> {
     obs: &'a Observed,
+    me: Identity,
     /// Canonical (lowest id) pool per name.
     canonical: BTreeMap<&'a str, &'a Pool>,
 }
 
 impl<'a> View<'a> {
-    fn new(obs: &'a Observed) -> Self {
+    fn new(obs: &'a Observed, s: &GeoSettings) -> Self {
         let mut canonical: BTreeMap<&str, &Pool> = BTreeMap::new();
         for p in &obs.pools {
             canonical
@@ -233,7 +524,11 @@ impl<'a> View<'a> {
                 })
                 .or_insert(p);
         }
-        Self { obs, canonical }
+        Self {
+            obs,
+            me: s.identity(),
+            canonical,
+        }
     }
 
     fn is_canonical(&self, p: &Pool) -> bool {
@@ -242,44 +537,66 @@ impl<'a> View<'a> {
             .is_some_and(|c| c.id == p.id)
     }
 
-    fn own_monitor(&self, s: &GeoSettings, pool: &str) -> Option<&'a Monitor> {
+    fn owns_pool(&self, p: &Pool) -> bool {
+        Marker::parse(p.description.as_deref()).is_some_and(|m| self.me.owns(&m))
+    }
+
+    fn owns_monitor(&self, m: &Monitor) -> bool {
+        Marker::parse(m.description.as_deref()).is_some_and(|mk| self.me.owns(&mk))
+    }
+
+    fn own_monitor(&self, pool: &str) -> Option<&'a Monitor> {
         self.obs
             .monitors
             .iter()
             .filter(|m| {
-                Marker::parse(m.description.as_deref()).is_some_and(|mk| {
-                    mk.owner() == Some(&s.owner_id) && mk.get("pool") == Some(pool)
-                })
+                self.owns_monitor(m)
+                    && Marker::parse(m.description.as_deref())
+                        .is_some_and(|mk| mk.get("pool") == Some(pool))
             })
             .min_by(|a, b| a.id.cmp(&b.id))
     }
+
+    fn pool(&self, id: &str) -> Option<&'a Pool> {
+        self.obs.pools.iter().find(|p| p.id == id)
+    }
 }
 
-/// Pools that belong in an LB's list: named `k8s-pool-*`, and either marked by cfgeo (any
-/// owner) or left unmarked by the seed tool.
-fn lb_member_host(p: &Pool, s: &GeoSettings) -> Option<(String, bool)> {
+/// A pool marked by cfgeo (any owner) for `host`: `Some(leaving)`.
+fn cfgeo_member(p: &Pool, host: &str) -> Option<bool> {
     if !p.name.starts_with(POOL_PREFIX) {
         return None;
     }
-    match Marker::parse(p.description.as_deref()) {
-        Some(m) => Some((
-            normalize_hostname(m.lb().unwrap_or(&s.default_lb_host)),
-            matches!(m.state(), MarkerState::Leaving(_)),
-        )),
-        None if p.description.as_deref().unwrap_or("").trim().is_empty() => {
-            Some((s.default_lb_host.clone(), false))
-        }
-        None => None,
-    }
+    let m = Marker::parse(p.description.as_deref())?;
+    let h = normalize_hostname(m.lb()?);
+    (h == host).then(|| matches!(m.state(), MarkerState::Leaving(_)))
 }
 
-fn owned_by_us(p: &Pool, s: &GeoSettings) -> bool {
-    Marker::parse(p.description.as_deref()).is_some_and(|m| m.owner() == Some(&s.owner_id))
+fn is_cfgeo(p: &Pool) -> bool {
+    p.name.starts_with(POOL_PREFIX) && Marker::parse(p.description.as_deref()).is_some()
 }
 
-fn monitor_input(spec: &MonitorInput, s: &GeoSettings, pool: &str) -> MonitorInput {
+fn serving(p: &Pool) -> bool {
+    p.enabled && p.origins.iter().any(|o| o.enabled)
+}
+
+fn monitor_input(spec: &MonitorInput, s: &GeoSettings, d: &DesiredPool) -> MonitorInput {
+    let mut header = spec.header.clone().unwrap_or_default();
+    // An Ingress controller reached by IP routes on Host; without it the probe hits the
+    // default backend (404) and every pool looks down.
+    header
+        .entry("Host".into())
+        .or_insert_with(|| vec![d.lb_host.clone()]);
     MonitorInput {
-        description: Some(Marker::monitor(&s.owner_id, pool).render()),
+        description: Some(Marker::monitor(&s.identity(), &d.name).render()),
+        path: d.monitor.path.clone().or_else(|| spec.path.clone()),
+        expected_codes: d
+            .monitor
+            .expected_codes
+            .clone()
+            .or_else(|| spec.expected_codes.clone()),
+        allow_insecure: d.monitor.allow_insecure.or(spec.allow_insecure),
+        header: Some(header),
         ..spec.clone()
     }
 }
@@ -296,35 +613,57 @@ fn monitor_matches(m: &Monitor, want: &MonitorInput) -> bool {
         && same(&want.timeout, &m.timeout)
         && same(&want.retries, &m.retries)
         && same(&want.port, &m.port)
+        && same(&want.header, &m.header)
+        && same(&want.allow_insecure, &m.allow_insecure)
+        && same(&want.follow_redirects, &m.follow_redirects)
+        && same(&want.method, &m.method)
 }
 
-fn plan_monitors(
-    desired: &DesiredGeo,
-    v: &View<'_>,
-    s: &GeoSettings,
-    _now: u64,
-    _w: &mut Vec<String>,
-) -> Vec<Action> {
+fn plan_monitors(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings) -> Vec<Step> {
     let MonitorPolicy::Managed(spec) = &s.monitor else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for p in desired.pools.values().filter(|p| !p.hold) {
-        let want = monitor_input(spec, s, &p.name);
-        match v.own_monitor(s, &p.name) {
-            None => out.push(Action::CreateMonitor {
-                pool: p.name.clone(),
-                input: want,
+    for d in desired.pools.values().filter(|p| !p.hold) {
+        // A pool claimed by someone else gets no monitor of ours.
+        if v.canonical
+            .get(d.name.as_str())
+            .is_some_and(|p| claimed_elsewhere(p, v))
+        {
+            continue;
+        }
+        let want = monitor_input(spec, s, d);
+        match v.own_monitor(&d.name) {
+            None => out.push(Step {
+                phase: Phase::Monitors,
+                action: Action::CreateMonitor {
+                    pool: d.name.clone(),
+                    input: want,
+                },
+                expects: Expect::Absent,
             }),
-            Some(m) if !monitor_matches(m, &want) => out.push(Action::PatchMonitor {
-                id: m.id.clone(),
-                pool: p.name.clone(),
-                input: want,
+            Some(m) if !monitor_matches(m, &want) => out.push(Step {
+                phase: Phase::Monitors,
+                action: Action::PatchMonitor {
+                    id: m.id.clone(),
+                    pool: d.name.clone(),
+                    input: want,
+                },
+                expects: Expect::Present { id: m.id.clone() },
             }),
             Some(_) => {}
         }
     }
     out
+}
+
+/// True when the pool carries a description that is not ours: another owner's marker, or text
+/// cfgeo did not write.
+fn claimed_elsewhere(p: &Pool, v: &View<'_>) -> bool {
+    match Marker::parse(p.description.as_deref()) {
+        Some(m) => !v.me.owns(&m),
+        None => !p.description.as_deref().unwrap_or("").trim().is_empty(),
+    }
 }
 
 /// Origin name for a new address; existing origins keep their names.
@@ -398,58 +737,76 @@ fn plan_pools(
     v: &View<'_>,
     s: &GeoSettings,
     now: u64,
-    warnings: &mut Vec<String>,
-) -> Vec<Action> {
+    problems: &mut Vec<Problem>,
+) -> Vec<Step> {
     let mut out = Vec::new();
+    let me = &v.me;
     for d in desired.pools.values() {
         let existing = v.canonical.get(d.name.as_str()).copied();
-        if let Some(p) = existing {
-            let marker = Marker::parse(p.description.as_deref());
-            if let Some(m) = &marker
-                && m.owner() != Some(&s.owner_id)
-            {
-                warnings.push(format!(
-                    "pool {} belongs to owner {:?}, not {:?}; it is left alone (two deployments share a cluster-name and region?)",
+        if let Some(p) = existing
+            && claimed_elsewhere(p, v)
+        {
+            let message = match Marker::parse(p.description.as_deref()) {
+                Some(m) => format!(
+                    "pool {} is owned by {} (owner/region/deployment), not by this deployment ({}); it is left alone. If that deployment is gone for good, clear the pool's description in Cloudflare and cfgeo adopts it; if two deployments serve one cluster, give one of them other Ingresses (cluster-name label or cfgeo.io/lb-hostname)",
                     d.name,
-                    m.owner().unwrap_or(""),
-                    s.owner_id
-                ));
-                continue;
-            }
-            if marker.is_none() && !p.description.as_deref().unwrap_or("").trim().is_empty() {
-                warnings.push(format!(
-                    "pool {} exists with a description cfgeo did not write; it is left alone",
+                    m.label(),
+                    me.label()
+                ),
+                None => format!(
+                    "pool {} exists with a description cfgeo did not write; it is left alone (clear the description to let cfgeo adopt it)",
                     d.name
-                ));
-                continue;
-            }
+                ),
+            };
+            problems.push(Problem {
+                pool: Some(d.name.clone()),
+                host: None,
+                reason: "PoolOwnedElsewhere",
+                message,
+            });
+            continue;
         }
         if d.hold {
             continue;
         }
-        let monitor = match &s.monitor {
-            MonitorPolicy::None => None,
-            MonitorPolicy::Existing(id) => Some(id.clone()),
-            MonitorPolicy::Managed(_) => match v.own_monitor(s, &d.name) {
-                Some(m) => Some(m.id.clone()),
+        let own_monitor = v.own_monitor(&d.name);
+        let monitor: Option<Option<String>> = match &s.monitor {
+            // Detach only a monitor cfgeo attached; someone else's choice stays.
+            MonitorPolicy::None => match existing.and_then(|p| p.monitor.as_deref()) {
+                Some(id)
+                    if v.obs
+                        .monitors
+                        .iter()
+                        .any(|m| m.id == id && v.owns_monitor(m)) =>
+                {
+                    Some(None)
+                }
+                _ => None,
+            },
+            MonitorPolicy::Existing(id) => Some(Some(id.clone())),
+            MonitorPolicy::Managed(_) => match own_monitor {
+                Some(m) => Some(Some(m.id.clone())),
                 // Created in the monitor phase first; nothing to attach yet.
                 None => continue,
             },
         };
-        let description =
-            Marker::pool(&s.owner_id, &d.cluster, &s.region.name, &d.lb_host).render();
+        let description = Marker::pool(me, &d.cluster, &d.lb_host).render();
         match existing {
-            None => out.push(Action::CreatePool {
-                input: PoolInput {
-                    name: d.name.clone(),
-                    description: Some(description),
-                    enabled: true,
-                    origins: wanted_origins(&d.origins, &[], s.weight),
-                    latitude: Some(s.region.latitude),
-                    longitude: Some(s.region.longitude),
-                    monitor,
-                    minimum_origins: None,
+            None => out.push(Step {
+                phase: Phase::Pools,
+                action: Action::CreatePool {
+                    input: PoolInput {
+                        name: d.name.clone(),
+                        description: Some(description),
+                        enabled: true,
+                        origins: wanted_origins(&d.origins, &[], s.weight),
+                        latitude: Some(s.region.latitude),
+                        longitude: Some(s.region.longitude),
+                        monitor: monitor.flatten(),
+                        minimum_origins: None,
+                    },
                 },
+                expects: Expect::Absent,
             }),
             Some(p) => {
                 let mut patch = PoolPatch::default();
@@ -469,20 +826,34 @@ fn plan_pools(
                     patch.latitude = Some(s.region.latitude);
                     patch.longitude = Some(s.region.longitude);
                 }
-                if monitor.is_some() && p.monitor != monitor {
-                    summary.push("monitor".into());
-                    patch.monitor = Some(monitor);
+                if let Some(m) = monitor
+                    && p.monitor != m
+                {
+                    summary.push(if m.is_some() {
+                        "monitor".into()
+                    } else {
+                        "monitor detached".into()
+                    });
+                    patch.monitor = Some(m);
+                }
+                if !p.enabled {
+                    summary.push("enabled".into());
+                    patch.enabled = Some(true);
                 }
                 if p.description.as_deref() != Some(description.as_str()) {
                     summary.push("ownership marker".into());
                     patch.description = Some(description);
                 }
                 if !patch.is_empty() {
-                    out.push(Action::PatchPool {
-                        id: p.id.clone(),
-                        name: p.name.clone(),
-                        patch,
-                        summary: summary.join(", "),
+                    out.push(Step {
+                        phase: Phase::Pools,
+                        action: Action::PatchPool {
+                            id: p.id.clone(),
+                            name: p.name.clone(),
+                            patch,
+                            summary: summary.join(", "),
+                        },
+                        expects: Expect::Present { id: p.id.clone() },
                     });
                 }
             }
@@ -490,7 +861,7 @@ fn plan_pools(
     }
     // Retire own pools that are no longer wanted, and duplicates of wanted ones.
     for p in &v.obs.pools {
-        if !owned_by_us(p, s) {
+        if !v.owns_pool(p) {
             continue;
         }
         let wanted = desired.pools.contains_key(p.name.as_str()) && v.is_canonical(p);
@@ -509,15 +880,19 @@ fn plan_pools(
                 ..o.clone()
             })
             .collect();
-        out.push(Action::PatchPool {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            patch: PoolPatch {
-                origins: Some(origins),
-                description: Some(m.with_state(MarkerState::Leaving(now)).render()),
-                ..Default::default()
+        out.push(Step {
+            phase: Phase::Pools,
+            action: Action::PatchPool {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                patch: PoolPatch {
+                    origins: Some(origins),
+                    description: Some(m.with_state(MarkerState::Leaving(now)).render()),
+                    ..Default::default()
+                },
+                summary: "retiring: origins disabled, leaving every load balancer".into(),
             },
-            summary: "retiring: origins disabled, leaving every load balancer".into(),
+            expects: Expect::Present { id: p.id.clone() },
         });
     }
     out
@@ -535,17 +910,13 @@ fn references(lb: &LoadBalancer, id: &str) -> bool {
         || in_map(&lb.pop_pools)
 }
 
-/// The LB list for `host`: foreign entries keep their slots, managed slots are refilled with
-/// the managed pools in name order, extra managed pools are appended.
-fn merged_pools(
-    existing: &[String],
-    managed_universe: &BTreeSet<&str>,
-    members: &[&Pool],
-) -> Vec<String> {
+/// The new list: entries that are not cfgeo pools keep their slots; cfgeo slots are refilled
+/// with `members` in name order; extra members are appended.
+fn merged_pools(existing: &[String], cfgeo_ids: &BTreeSet<&str>, members: &[&Pool]) -> Vec<String> {
     let mut next = members.iter().map(|p| p.id.clone());
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for id in existing {
-        if managed_universe.contains(id.as_str()) {
+        if cfgeo_ids.contains(id.as_str()) {
             if let Some(m) = next.next() {
                 out.push(m);
             }
@@ -561,86 +932,145 @@ fn plan_lbs(
     desired: &DesiredGeo,
     v: &View<'_>,
     s: &GeoSettings,
-    _now: u64,
-    warnings: &mut Vec<String>,
-) -> Vec<Action> {
+    problems: &mut Vec<Problem>,
+) -> Vec<Step> {
     let desired_hosts = desired.hosts();
     let mut hosts: BTreeSet<String> = desired_hosts.clone();
     for p in &v.obs.pools {
-        if owned_by_us(p, s)
-            && let Some((h, _)) = lb_member_host(p, s)
+        if v.owns_pool(p)
+            && let Some(h) =
+                Marker::parse(p.description.as_deref()).and_then(|m| m.lb().map(normalize_hostname))
         {
             hosts.insert(h);
         }
     }
-    let managed_universe: BTreeSet<&str> = v
+    let cfgeo_ids: BTreeSet<&str> = v
         .obs
         .pools
         .iter()
-        .filter(|p| lb_member_host(p, s).is_some())
+        .filter(|p| is_cfgeo(p))
         .map(|p| p.id.as_str())
         .collect();
     let mut out = Vec::new();
     for host in hosts {
         if !in_zone(&host, &s.zone_name) {
-            warnings.push(format!(
-                "load balancer {host} is outside zone {}; not managed",
-                s.zone_name
-            ));
+            problems.push(Problem {
+                pool: None,
+                host: Some(host.clone()),
+                reason: "HostnameOutsideZone",
+                message: format!(
+                    "load balancer {host} is outside zone {}; not managed",
+                    s.zone_name
+                ),
+            });
             continue;
         }
-        let mut members: Vec<&Pool> = v
-            .canonical
-            .values()
-            .copied()
-            .filter(|p| lb_member_host(p, s).is_some_and(|(h, leaving)| h == host && !leaving))
-            .collect();
-        members.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-        let serving = |p: &&&Pool| p.enabled && p.origins.iter().any(|o| o.enabled);
         let lb = v
             .obs
             .lbs
             .iter()
             .find(|l| normalize_hostname(&l.name) == host);
+        let existing: &[String] = lb.map(|l| l.default_pools.as_slice()).unwrap_or(&[]);
+        // Own leaving pools go, unless nothing else would be left: then they stay, drained,
+        // as the placeholder that keeps the hostname and the LB's settings alive. A later pass
+        // (the next resync) takes them out once another pool is present.
+        let own_leaving: BTreeSet<&str> = v
+            .obs
+            .pools
+            .iter()
+            .filter(|p| v.owns_pool(p) && cfgeo_member(p, &host) == Some(true))
+            .map(|p| p.id.as_str())
+            .collect();
+        let drop_own = existing.iter().any(|id| !own_leaving.contains(id.as_str()))
+            || v.canonical.values().any(|p| {
+                cfgeo_member(p, &host) == Some(false) && !own_leaving.contains(p.id.as_str())
+            });
+        // Members: every live cfgeo pool of this host (ours and other clusters': a stale view
+        // of the LB is healed, never shrunk), plus cfgeo pools already listed that stay.
+        let mut members: Vec<&Pool> = v
+            .canonical
+            .values()
+            .copied()
+            .filter(|p| cfgeo_member(p, &host) == Some(false))
+            .collect();
+        for id in existing {
+            if let Some(p) = v.pool(id)
+                && cfgeo_ids.contains(p.id.as_str())
+                && !members.iter().any(|m| m.id == p.id)
+                && !(drop_own && own_leaving.contains(p.id.as_str()))
+            {
+                members.push(p);
+            }
+        }
+        members.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        let list = merged_pools(existing, &cfgeo_ids, &members);
+        if list.is_empty() {
+            continue;
+        }
+        if s.lb.steering == SteeringPolicy::Proximity {
+            let missing: Vec<&str> = list
+                .iter()
+                .filter_map(|id| v.pool(id))
+                .filter(|p| p.latitude.is_none() || p.longitude.is_none())
+                .map(|p| p.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                problems.push(Problem {
+                    pool: None,
+                    host: Some(host.clone()),
+                    reason: "PoolWithoutCoordinates",
+                    message: format!(
+                        "load balancer {host}: pool(s) {} have no latitude/longitude, and Cloudflare refuses proximity steering with them; the load balancer is not changed until they get coordinates or leave it (the rest of the pass still applies)",
+                        missing.join(", ")
+                    ),
+                });
+                continue;
+            }
+        }
+        let first_serving = members
+            .iter()
+            .filter(|p| list.contains(&p.id))
+            .find(|p| serving(p));
         match lb {
             None => {
-                if members.is_empty() || !desired_hosts.contains(&host) {
+                // Only a cluster with something to serve creates the LB.
+                if !desired_hosts.contains(&host) || !members.iter().any(|p| v.owns_pool(p)) {
                     continue;
                 }
-                let fallback = members.iter().find(serving).unwrap_or(&members[0]);
-                out.push(Action::CreateLb {
-                    input: LoadBalancerInput {
-                        name: host.clone(),
-                        default_pools: members.iter().map(|p| p.id.clone()).collect(),
-                        fallback_pool: fallback.id.clone(),
-                        steering_policy: s.lb.steering.clone(),
-                        proxied: s.lb.proxied,
-                        ttl: Some(s.lb.ttl),
-                        description: Some("managed-by=cfgeo".into()),
+                let fallback = first_serving
+                    .map(|p| p.id.clone())
+                    .unwrap_or(list[0].clone());
+                out.push(Step {
+                    phase: Phase::Lbs,
+                    action: Action::CreateLb {
+                        input: LoadBalancerInput {
+                            name: host.clone(),
+                            default_pools: list,
+                            fallback_pool: fallback,
+                            steering_policy: s.lb.steering.clone(),
+                            proxied: s.lb.proxied,
+                            ttl: Some(s.lb.ttl),
+                            description: Some("managed-by=cfgeo".into()),
+                        },
                     },
+                    expects: Expect::Absent,
                 });
             }
             Some(lb) => {
-                let defaults = merged_pools(&lb.default_pools, &managed_universe, &members);
-                if defaults.is_empty() {
-                    out.push(Action::DeleteLb {
-                        id: lb.id.clone(),
-                        name: lb.name.clone(),
-                    });
-                    continue;
-                }
-                let fallback_is_foreign = !lb.fallback_pool.is_empty()
-                    && !managed_universe.contains(lb.fallback_pool.as_str());
-                let fallback = if fallback_is_foreign {
+                let fallback_foreign =
+                    !lb.fallback_pool.is_empty() && !cfgeo_ids.contains(lb.fallback_pool.as_str());
+                let fallback = if fallback_foreign {
                     lb.fallback_pool.clone()
-                } else if let Some(p) = members.iter().find(serving).or(members.first()) {
+                } else if let Some(p) = first_serving {
                     p.id.clone()
+                } else if list.contains(&lb.fallback_pool) {
+                    lb.fallback_pool.clone()
                 } else {
-                    defaults[0].clone()
+                    list[0].clone()
                 };
                 let mut patch = LoadBalancerPatch::default();
-                if defaults != lb.default_pools {
-                    patch.default_pools = Some(defaults);
+                if list != lb.default_pools {
+                    patch.default_pools = Some(list);
                 }
                 if fallback != lb.fallback_pool {
                     patch.fallback_pool = Some(fallback);
@@ -652,10 +1082,18 @@ fn plan_lbs(
                     patch.proxied = Some(s.lb.proxied);
                 }
                 if !patch.is_empty() {
-                    out.push(Action::PatchLb {
-                        id: lb.id.clone(),
-                        name: lb.name.clone(),
-                        patch,
+                    out.push(Step {
+                        phase: Phase::Lbs,
+                        action: Action::PatchLb {
+                            id: lb.id.clone(),
+                            name: lb.name.clone(),
+                            patch,
+                        },
+                        expects: Expect::LbPools {
+                            id: lb.id.clone(),
+                            default_pools: lb.default_pools.clone(),
+                            fallback_pool: lb.fallback_pool.clone(),
+                        },
                     });
                 }
             }
@@ -669,12 +1107,13 @@ fn plan_deletions(
     v: &View<'_>,
     s: &GeoSettings,
     now: u64,
-) -> (Vec<Action>, Option<u64>) {
+    requeue: &mut Option<u64>,
+) -> Vec<Step> {
     let mut out = Vec::new();
-    let mut requeue: Option<u64> = None;
     let mut deleting: BTreeSet<&str> = BTreeSet::new();
+    let mut wait = |w: u64| *requeue = Some(requeue.map_or(w, |r| r.min(w)));
     for p in &v.obs.pools {
-        if !owned_by_us(p, s) {
+        if !v.owns_pool(p) {
             continue;
         }
         let Some(m) = Marker::parse(p.description.as_deref()) else {
@@ -685,43 +1124,130 @@ fn plan_deletions(
         };
         let due = since.saturating_add(s.removal_delay_secs);
         if now < due {
-            let wait = due - now;
-            requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
+            wait(due - now);
             continue;
         }
         if v.obs.lbs.iter().any(|lb| references(lb, &p.id)) {
             continue;
         }
         deleting.insert(p.id.as_str());
-        out.push(Action::DeletePool {
-            id: p.id.clone(),
-            name: p.name.clone(),
+        out.push(Step {
+            phase: Phase::Deletions,
+            action: Action::DeletePool {
+                id: p.id.clone(),
+                name: p.name.clone(),
+            },
+            expects: Expect::Unreferenced { id: p.id.clone() },
         });
     }
     for m in &v.obs.monitors {
-        let Some(mk) = Marker::parse(m.description.as_deref()) else {
-            continue;
-        };
-        if mk.owner() != Some(&s.owner_id) {
+        if !v.owns_monitor(m) {
             continue;
         }
-        let pool = mk.get("pool").unwrap_or("");
+        let pool = Marker::parse(m.description.as_deref())
+            .and_then(|mk| mk.get("pool").map(str::to_string))
+            .unwrap_or_default();
         let wanted = matches!(s.monitor, MonitorPolicy::Managed(_))
             && desired
                 .pools
-                .get(pool)
-                .is_some_and(|d| !d.hold || v.canonical.contains_key(pool));
+                .get(&pool)
+                .is_some_and(|d| !d.hold || v.canonical.contains_key(pool.as_str()));
         let used = v.obs.pools.iter().any(|p| {
             p.monitor.as_deref() == Some(m.id.as_str()) && !deleting.contains(p.id.as_str())
         });
         if !wanted && !used {
-            out.push(Action::DeleteMonitor {
-                id: m.id.clone(),
-                pool: pool.to_string(),
+            out.push(Step {
+                phase: Phase::Deletions,
+                action: Action::DeleteMonitor {
+                    id: m.id.clone(),
+                    pool,
+                },
+                expects: Expect::Present { id: m.id.clone() },
             });
         }
     }
-    (out, requeue)
+    out
+}
+
+/// Why `cfgeo decommission` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecommissionError {
+    /// The hostname has no load balancer.
+    #[error("no load balancer named {0} in the zone")]
+    NoLb(String),
+    /// Other clusters still serve it.
+    #[error(
+        "load balancer {host} still lists pools of other deployments that serve traffic: {pools}; drain or remove them first, or pass --force"
+    )]
+    OthersServing {
+        /// Hostname.
+        host: String,
+        /// Their names.
+        pools: String,
+    },
+}
+
+/// The writes of an explicit decommission of `host`: the LB, then this deployment's pools and
+/// monitors for it. Refuses while other deployments' pools in it still serve, unless `force`.
+pub fn plan_decommission(
+    obs: &Observed,
+    s: &GeoSettings,
+    host: &str,
+    force: bool,
+) -> Result<Vec<Action>, DecommissionError> {
+    let v = View::new(obs, s);
+    let host = normalize_hostname(host);
+    let lb = obs
+        .lbs
+        .iter()
+        .find(|l| normalize_hostname(&l.name) == host)
+        .ok_or_else(|| DecommissionError::NoLb(host.clone()))?;
+    let serving_others: Vec<&str> = lb
+        .default_pools
+        .iter()
+        .filter_map(|id| v.pool(id))
+        .filter(|p| !v.owns_pool(p) && serving(p))
+        .map(|p| p.name.as_str())
+        .collect();
+    if !force && !serving_others.is_empty() {
+        return Err(DecommissionError::OthersServing {
+            host,
+            pools: serving_others.join(", "),
+        });
+    }
+    let mut out = vec![Action::DeleteLb {
+        id: lb.id.clone(),
+        name: lb.name.clone(),
+    }];
+    let mut own_pools = BTreeSet::new();
+    for p in &obs.pools {
+        if v.owns_pool(p) && cfgeo_member(p, &host).is_some() {
+            own_pools.insert(p.id.clone());
+            out.push(Action::DeletePool {
+                id: p.id.clone(),
+                name: p.name.clone(),
+            });
+        }
+    }
+    for m in &obs.monitors {
+        let used_elsewhere = obs
+            .pools
+            .iter()
+            .any(|p| p.monitor.as_deref() == Some(&m.id) && !own_pools.contains(&p.id));
+        let serves_ours = obs
+            .pools
+            .iter()
+            .any(|p| p.monitor.as_deref() == Some(&m.id) && own_pools.contains(&p.id));
+        if v.owns_monitor(m) && serves_ours && !used_elsewhere {
+            out.push(Action::DeleteMonitor {
+                id: m.id.clone(),
+                pool: Marker::parse(m.description.as_deref())
+                    .and_then(|mk| mk.get("pool").map(str::to_string))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

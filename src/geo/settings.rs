@@ -1,7 +1,7 @@
 //! The geo engine's validated settings (built from the command line in `config`).
 
 use crate::cloudflare::types::{MonitorInput, SteeringPolicy};
-use crate::model::{Region, Weight};
+use crate::model::{Identity, Region, Weight};
 
 /// How pools get their health monitor.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,7 +10,8 @@ pub enum MonitorPolicy {
     None,
     /// Attach this existing monitor id.
     Existing(String),
-    /// cfgeo creates and keeps one monitor per pool with these settings.
+    /// cfgeo creates and keeps one monitor per pool with these settings; each monitor also
+    /// sends `Host: <the pool's LB hostname>`, and Ingress annotations can override some fields.
     Managed(MonitorInput),
 }
 
@@ -42,6 +43,8 @@ pub struct GeoSettings {
     pub weight: Weight,
     /// Identity written into the marker of every pool this deployment owns.
     pub owner_id: String,
+    /// This deployment within the cluster (default: its `CF_LB_HOSTNAME`).
+    pub deployment_id: String,
     /// Labels naming the cluster, first match wins.
     pub cluster_labels: Vec<String>,
     /// Annotation with a per-Ingress LB hostname.
@@ -64,6 +67,23 @@ pub mod keys {
     pub const LB_HOSTNAME: &str = "cfgeo.io/lb-hostname";
     /// Drain this cluster's pool.
     pub const DRAIN: &str = "cfgeo.io/drain";
+    /// Per-pool monitor path.
+    pub const MONITOR_PATH: &str = "cfgeo.io/monitor-path";
+    /// Per-pool monitor expected codes.
+    pub const MONITOR_EXPECTED_CODES: &str = "cfgeo.io/monitor-expected-codes";
+    /// Per-pool monitor: skip https certificate checks.
+    pub const MONITOR_ALLOW_INSECURE: &str = "cfgeo.io/monitor-allow-insecure";
+}
+
+impl GeoSettings {
+    /// Who this deployment is, as written into and matched against ownership markers.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            owner: self.owner_id.clone(),
+            geo: self.region.name.clone(),
+            deploy: self.deployment_id.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +98,7 @@ impl GeoSettings {
             default_lb_host: "app.example.com".into(),
             weight: Weight::from_percent(33),
             owner_id: "owner-eu".into(),
+            deployment_id: "app.example.com".into(),
             cluster_labels: vec!["cluster-name".into(), "cluster_name".into()],
             lb_hostname_annotation: keys::LB_HOSTNAME.into(),
             drain_annotation: keys::DRAIN.into(),

@@ -4,5 +4,5 @@
 mod marker;
 mod names;
 
-pub use marker::{Marker, MarkerState};
+pub use marker::{Identity, Marker, MarkerState, marker_safe};
 pub use names::{NameError, Region, Weight, normalize_hostname, pool_name, validate_hostname};

@@ -50,6 +50,7 @@ pub fn settings(emu: &EmulatorHandle, region: &str, owner: &str) -> GeoSettings 
         default_lb_host: "app.example.com".into(),
         weight: Weight::from_percent(33),
         owner_id: owner.into(),
+        deployment_id: "app.example.com".into(),
         cluster_labels: vec!["cluster-name".into(), "cluster_name".into()],
         lb_hostname_annotation: keys::LB_HOSTNAME.into(),
         drain_annotation: keys::DRAIN.into(),

@@ -449,14 +449,21 @@ def main() -> None:
     def monitor_create():
         m = cf.load_balancers.monitors.create(
             account_id=account_id, type="https", path="/healthz", expected_codes="2xx", method="GET",
-            description=f"mon-{run}", header={"Host": [fqdn("a")]}, allow_insecure=False, follow_redirects=True,
+            description=f"mon-{run}", header={"Host": [fqdn("a")]}, allow_insecure=True, follow_redirects=True,
         )
         assert m.id, f"monitors.create: {m!r}"
         assert m.type == "https" and m.path == "/healthz" and m.expected_codes == "2xx", f"monitors.create: {m!r}"
         assert m.interval == 60 and m.timeout == 5 and m.retries == 2, (
             f"monitors.create defaults: interval/timeout/retries expected 60/5/2, got {m.interval}/{m.timeout}/{m.retries}")
         assert m.header == {"Host": [fqdn("a")]}, f"monitors.create: header {m.header!r}"
+        assert m.allow_insecure is True and m.follow_redirects is True and m.method == "GET", (
+            f"monitors.create: allow_insecure/follow_redirects/method {m.allow_insecure!r}/{m.follow_redirects!r}/{m.method!r}")
         mon["m"] = m
+        # Cloudflare's header is a map of name to a list of strings; a bare string is a 400.
+        expect_error("monitor header value not a list", lambda: cf.load_balancers.monitors.create(
+            account_id=account_id, type="https", expected_codes="2xx", header={"Host": fqdn("a")}), 400, [1002])
+        expect_error("monitor allow_insecure not a bool", lambda: cf.load_balancers.monitors.create(
+            account_id=account_id, type="https", expected_codes="2xx", allow_insecure="yes"), 400, [1002])
 
     step("load_balancers.monitors.create", monitor_create)
 
@@ -465,6 +472,8 @@ def main() -> None:
         assert mon["m"].id in ids, f"monitors.list: {mon['m'].id} not in {ids}"
         m = cf.load_balancers.monitors.get(mon["m"].id, account_id=account_id)
         assert m.id == mon["m"].id and m.description == f"mon-{run}", f"monitors.get: {m!r}"
+        assert m.header == {"Host": [fqdn("a")]} and m.allow_insecure is True, (
+            f"monitors.get: header/allow_insecure {m.header!r}/{m.allow_insecure!r}")
 
     step("load_balancers.monitors.list/get", monitor_list_get)
 
@@ -472,11 +481,25 @@ def main() -> None:
         m = cf.load_balancers.monitors.edit(mon["m"].id, account_id=account_id, description=f"mon-{run}-patched", retries=3)
         assert m.description == f"mon-{run}-patched" and m.retries == 3, f"monitors.edit: {m!r}"
         assert m.path == "/healthz" and m.expected_codes == "2xx", f"monitors.edit must keep path/expected_codes: {m!r}"
+        assert m.header == {"Host": [fqdn("a")]} and m.allow_insecure is True, f"monitors.edit must keep header/allow_insecure: {m!r}"
+        m = cf.load_balancers.monitors.edit(mon["m"].id, account_id=account_id, header={"Host": [fqdn("b")]},
+                                            allow_insecure=False)
+        assert m.header == {"Host": [fqdn("b")]} and m.allow_insecure is False, f"monitors.edit header/allow_insecure: {m!r}"
+        assert m.follow_redirects is True and m.retries == 3, f"monitors.edit must keep follow_redirects/retries: {m!r}"
+        m = cf.load_balancers.monitors.get(mon["m"].id, account_id=account_id)
+        assert m.header == {"Host": [fqdn("b")]} and m.allow_insecure is False, f"monitors.get after edit: {m!r}"
         m = cf.load_balancers.monitors.update(mon["m"].id, account_id=account_id, type="http", description=f"mon-{run}-put",
                                               expected_codes="200")
         assert m.type == "http" and m.description == f"mon-{run}-put" and m.expected_codes == "200", f"monitors.update: {m!r}"
         assert m.retries == 2, f"monitors.update (PUT) must reset retries to the default 2, got {m.retries!r}"
         assert m.path in (None, "/"), f"monitors.update (PUT) must reset path to the default '/', got {m.path!r}"
+        assert not m.header and m.allow_insecure in (None, False) and m.follow_redirects in (None, False), (
+            f"monitors.update (PUT) must reset header/allow_insecure/follow_redirects: {m!r}")
+        m = cf.load_balancers.monitors.update(mon["m"].id, account_id=account_id, type="https", description=f"mon-{run}-put",
+                                              expected_codes="200", header={"Host": [fqdn("a")]}, allow_insecure=True)
+        assert m.header == {"Host": [fqdn("a")]} and m.allow_insecure is True, f"monitors.update header/allow_insecure: {m!r}"
+        m = cf.load_balancers.monitors.get(mon["m"].id, account_id=account_id)
+        assert m.header == {"Host": [fqdn("a")]} and m.allow_insecure is True and m.type == "https", f"monitors.get after update: {m!r}"
         mon["m"] = m
         expect_error("get unknown monitor", lambda: cf.load_balancers.monitors.get("f" * 32, account_id=account_id), 404,
                      exc_type=cloudflare.NotFoundError)
