@@ -662,7 +662,13 @@ fn cf_evidence_figures(
     let mut max_window = 0;
     let mut saturated = 0;
     for (kind, figs) in per_kind {
-        saturated += figs.iter().filter(|f| f.max_in_window == f.limit).count();
+        // The client leaves a reserve for other processes on the token (cloudflare::reserve).
+        saturated += figs
+            .iter()
+            .filter(|f| {
+                f.max_in_window + cfgeo::cloudflare::reserve(f.limit as u32) as usize >= f.limit
+            })
+            .count();
         max_window = max_window.max(figs.iter().map(|f| f.max_in_window).max().unwrap_or(0));
         ev.figure(
             kind,
@@ -685,7 +691,7 @@ fn cf_evidence_figures(
     ev.figure("trials_that_used_the_whole_budget", saturated);
     ev.check(
         saturated > 0,
-        "the budget was reached in at least one trial, so the window check was exercised",
+        "the budget (less the reserve left for other processes) was reached in at least one trial, so the window check was exercised",
         format!("largest window held {max_window} of {limit}"),
     );
 }

@@ -116,7 +116,11 @@ async fn creates_pool_monitor_and_lb_then_replaces_then_removes_in_order() {
             && lb_pool_names(&emu, "app.example.com") == Some(vec!["k8s-pool-nyc1-us_east".into()])
     })
     .await;
-    assert_eq!(lb_id(&emu), Some(first_lb.unwrap()), "the LB was never re-created");
+    assert_eq!(
+        lb_id(&emu),
+        Some(first_lb.unwrap()),
+        "the LB was never re-created"
+    );
     let writes: Vec<String> = emu
         .call_log()
         .iter()

@@ -9,7 +9,7 @@ pub mod types;
 
 use std::time::Duration;
 
-pub use budget::Budget;
+pub use budget::{Budget, reserve};
 pub use client::{
     CallStats, Client, ClientSettings, DEFAULT_BASE_URL, DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW,
 };

@@ -769,6 +769,32 @@ fn plan_pools(
         if d.hold {
             continue;
         }
+        if let Some(p) = existing
+            && Marker::parse(p.description.as_deref()).is_none()
+        {
+            // Adopting a seed pool replaces its origins; one that also holds addresses this
+            // cluster does not serve (the seed merged two clusters of one cluster-name) would
+            // lose them, so it is left as it is until the operator decides.
+            let others: Vec<&str> = p
+                .origins
+                .iter()
+                .filter(|o| !d.origins.contains_key(&o.address))
+                .map(|o| o.address.as_str())
+                .collect();
+            if !others.is_empty() {
+                problems.push(Problem {
+                    pool: Some(d.name.clone()),
+                    host: None,
+                    reason: "SeedPoolHasOtherOrigins",
+                    message: format!(
+                        "pool {} (left by the seed tool) also holds origins {} that this cluster does not serve; it is not adopted, so nothing is lost. If they belong to another cluster with the same cluster-name, give each cluster its own cluster-name label; if they are stale, remove them from the pool in Cloudflare",
+                        d.name,
+                        others.join(", ")
+                    ),
+                });
+                continue;
+            }
+        }
         let own_monitor = v.own_monitor(&d.name);
         let monitor: Option<Option<String>> = match &s.monitor {
             // Detach only a monitor cfgeo attached; someone else's choice stays.

@@ -101,7 +101,12 @@ fn lb(id: &str, pools: &[&str], fallback: &str) -> LoadBalancer {
 }
 
 fn pool_id(obs: &Observed, name: &str) -> String {
-    obs.pools.iter().find(|p| p.name == name).unwrap().id.clone()
+    obs.pools
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap()
+        .id
+        .clone()
 }
 
 fn kinds(actions: &[Action]) -> Vec<&'static str> {
@@ -224,7 +229,11 @@ fn removal_waits_for_the_delay() {
     s.removal_delay_secs = 30;
     let mut obs = Observed::default();
     converge(&desired(&[("prod", &["203.0.113.10"])]), &mut obs, &s);
-    converge(&desired(&[("beta", &["192.0.2.2"])]), &mut obs, &with_owner("b"));
+    converge(
+        &desired(&[("beta", &["192.0.2.2"])]),
+        &mut obs,
+        &with_owner("b"),
+    );
     converge(&DesiredGeo::default(), &mut obs, &s);
     let own = pool_id(&obs, "k8s-pool-prod-eu");
     assert!(!obs.lbs[0].default_pools.contains(&own), "out of the LB");
@@ -314,7 +323,10 @@ fn a_stale_view_never_removes_another_clusters_pool() {
     });
     obs.lbs[0].default_pools = vec![own.clone(), "unknown-new".into(), "leaving-b".into()];
     // Our address changes, and later all our Ingresses go: neither removes their entries.
-    for d in [desired(&[("prod", &["203.0.113.11"])]), DesiredGeo::default()] {
+    for d in [
+        desired(&[("prod", &["203.0.113.11"])]),
+        DesiredGeo::default(),
+    ] {
         let p = plan(&d, &obs, &s, 1000);
         for a in p.actions() {
             if let Action::PatchLb { patch, .. } = &a
@@ -424,6 +436,39 @@ fn seed_pool_with_exactly_our_name_is_adopted_without_rewriting_origins() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_seed_pool_merging_two_clusters_is_not_adopted_and_loses_nothing() {
+    let s = settings();
+    let mut obs = Observed::default();
+    let origin = |a: &str| Origin {
+        name: format!("o-{a}"),
+        address: a.into(),
+        enabled: true,
+        weight: 0.33,
+        header: None,
+    };
+    obs.pools.push(Pool {
+        description: None,
+        origins: vec![origin("203.0.113.10"), origin("198.51.100.20")],
+        latitude: Some(50.1109),
+        longitude: Some(8.6821),
+        ..foreign_pool("seed", "k8s-pool-prod-eu")
+    });
+    obs.lbs.push(lb("lb1", &["seed"], "seed"));
+    let before = obs.clone();
+    let p = plan(&desired(&[("prod", &["203.0.113.10"])]), &obs, &s, 100);
+    assert!(p.is_empty(), "{:?}", p.actions());
+    let pr = p
+        .problems
+        .iter()
+        .find(|pr| pr.reason == "SeedPoolHasOtherOrigins")
+        .expect("reported");
+    assert!(pr.message.contains("198.51.100.20"), "{}", pr.message);
+    let mut after = obs.clone();
+    converge(&desired(&[("prod", &["203.0.113.10"])]), &mut after, &s);
+    assert_eq!(after, before);
 }
 
 #[test]
@@ -631,10 +676,7 @@ fn property_lb_writes_never_drop_what_is_not_ours() {
                 && let Some(new) = &patch.default_pools
             {
                 for old in &listed {
-                    let ours = obs
-                        .pools
-                        .iter()
-                        .any(|p| &p.id == old && view.owns_pool(p));
+                    let ours = obs.pools.iter().any(|p| &p.id == old && view.owns_pool(p));
                     assert!(
                         ours || new.contains(old),
                         "seed {seed}: dropped {old} from {listed:?} -> {new:?}"
