@@ -722,3 +722,84 @@ async fn stale_seed_origin_is_reported_and_adopted_once_removed() {
     assert_eq!(lb_pool_names(&emu, HOST), Some(vec![POOL.to_string()]));
     c.shutdown.cancel();
 }
+
+/// Case B, the wrong way out: deleting one cluster's address from the merged pool hands the pool
+/// to the other cluster, and leaves the first one unserved until it is relabelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_merged_seed_pool_hands_it_to_one_cluster() {
+    const A: &str = "203.0.113.10";
+    const B: &str = "203.0.113.20";
+    const SEED_POOL: &str = "k8s-pool-prod-eu";
+    let emu = Arc::new(emulator().await);
+    let seed = SeedTool::new(&emu);
+    let seed_id = seed.pool("prod", "eu", &[A, B]).await;
+    let lb_id = seed.lb(std::slice::from_ref(&seed_id)).await;
+    let (a, _) = start_with_metrics(&emu, cfgeo_settings(&emu, "eu", "owner-prod-a")).await;
+    let (b, mb) = start_with_metrics(&emu, cfgeo_settings(&emu, "eu", "owner-prod-b")).await;
+    a.kube.apply(ingress("web", "prod", &[A]));
+    b.kube.apply(ingress("web", "prod", &[B]));
+    for c in [&a, &b] {
+        assert!(
+            c.kube
+                .wait_until(T, |_| !warnings(c, "SeedPoolHasOtherOrigins").is_empty())
+                .await
+        );
+    }
+
+    // By hand: B's origin is deleted from the merged pool.
+    let (status, body) = seed
+        .set_origins(
+            &seed_id,
+            json!([{"name": "origin-eu", "address": A, "enabled": true, "weight": 0.33}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("a adopts the pool", T, || {
+        pool_named(&emu, SEED_POOL).is_some_and(|p| marked_by(&p, "owner-prod-a", "eu", "prod"))
+    })
+    .await;
+    assert!(
+        b.kube
+            .wait_until(T, |_| warnings(&b, "PoolOwnedElsewhere").iter().any(|m| m
+                .contains(SEED_POOL)
+                && m.contains("owner-prod-a/eu/app.example.com")))
+            .await,
+        "{:?}",
+        b.kube.events()
+    );
+    let object = format!("pool/{SEED_POOL}");
+    eventually("b's problem", T, || {
+        problem_gauge(&mb, "PoolOwnedElsewhere", &object) == Some(1)
+    })
+    .await;
+    tokio::time::sleep(RESYNC).await;
+    let (lb, served_now) = served(&emu.state());
+    assert_eq!(lb.as_deref(), Some(lb_id.as_str()));
+    assert_eq!(
+        served_now,
+        BTreeSet::from([A.to_string()]),
+        "B is not served"
+    );
+    assert_eq!(emu.pools().len(), 1);
+
+    // Relabelling b is still the way out.
+    b.kube.merge_patch(
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("shop"),
+        "web",
+        &json!({"metadata": {"labels": {"cluster-name": "prod-b"}}}),
+    );
+    eventually("b served again", T, || {
+        served(&emu.state()).1 == BTreeSet::from([A.to_string(), B.to_string()])
+    })
+    .await;
+    // Both are cfgeo pools now, so they are kept in name order.
+    assert_eq!(
+        lb_pool_names(&emu, HOST),
+        Some(vec!["k8s-pool-prod-b-eu".into(), SEED_POOL.into()])
+    );
+    assert_eq!(lb_of(&emu).id, lb_id);
+    a.shutdown.cancel();
+    b.shutdown.cancel();
+}

@@ -625,10 +625,10 @@ fn plan_monitors(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings) -> Vec<Ste
     };
     let mut out = Vec::new();
     for d in desired.pools.values().filter(|p| !p.hold) {
-        // A pool claimed by someone else gets no monitor of ours.
+        // A pool claimed by someone else, or a seed pool that is not adopted, gets no monitor.
         if v.canonical
             .get(d.name.as_str())
-            .is_some_and(|p| claimed_elsewhere(p, v))
+            .is_some_and(|p| claimed_elsewhere(p, v) || !unserved_origins(p, d).is_empty())
         {
             continue;
         }
@@ -655,6 +655,18 @@ fn plan_monitors(desired: &DesiredGeo, v: &View<'_>, s: &GeoSettings) -> Vec<Ste
         }
     }
     out
+}
+
+/// Origins of an unmarked (seed) pool that `d` does not serve: adopting it would drop them.
+fn unserved_origins<'p>(p: &'p Pool, d: &DesiredPool) -> Vec<&'p str> {
+    if Marker::parse(p.description.as_deref()).is_some() {
+        return Vec::new();
+    }
+    p.origins
+        .iter()
+        .filter(|o| !d.origins.contains_key(&o.address))
+        .map(|o| o.address.as_str())
+        .collect()
 }
 
 /// True when the pool carries a description that is not ours: another owner's marker, or text
@@ -775,19 +787,14 @@ fn plan_pools(
             // Adopting a seed pool replaces its origins; one that also holds addresses this
             // cluster does not serve (the seed merged two clusters of one cluster-name) would
             // lose them, so it is left as it is until the operator decides.
-            let others: Vec<&str> = p
-                .origins
-                .iter()
-                .filter(|o| !d.origins.contains_key(&o.address))
-                .map(|o| o.address.as_str())
-                .collect();
+            let others = unserved_origins(p, d);
             if !others.is_empty() {
                 problems.push(Problem {
                     pool: Some(d.name.clone()),
                     host: None,
                     reason: "SeedPoolHasOtherOrigins",
                     message: format!(
-                        "pool {} (left by the seed tool) also holds origins {} that this cluster does not serve; it is not adopted, so nothing is lost. If they belong to another cluster with the same cluster-name, give each cluster its own cluster-name label; if they are stale, remove them from the pool in Cloudflare",
+                        "pool {} (left by the seed tool) also holds origins {} that this cluster does not serve; it is not adopted, so nothing is lost. If they belong to another cluster with the same cluster-name, give each cluster its own cluster-name label; if they are stale, replace them in Cloudflare with this cluster's current addresses (a pool cannot be left without origins)",
                         d.name,
                         others.join(", ")
                     ),
