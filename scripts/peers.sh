@@ -4,7 +4,7 @@
 #
 #   target/peers/bin/kube-apiserver           k8s.io/kubernetes, via the wrapper tests/peers/kube/
 #   target/peers/bin/etcd                     go.etcd.io/etcd/server/v3, via tests/peers/etcd/
-#   target/peers/bin/external-dns             go install sigs.k8s.io/external-dns@version
+#   target/peers/bin/external-dns             sigs.k8s.io/external-dns, via tests/peers/external-dns/
 #   target/peers/gateway-api/{standard,experimental}/*.yaml   CRDs from sigs.k8s.io/gateway-api
 #   target/peers/stamps/<peer>                what was installed, and from which inputs
 #
@@ -18,6 +18,13 @@
 # `=> ./staging/src/k8s.io/...` lines), never by hand; tests/peers/kube/go.mod and go.sum are the
 # generated result, kept in git so that a rerun is fast, and regenerated whenever they no longer
 # match the pin. Bump a pin: edit it below and rerun; the wrappers follow.
+#
+# external-dns has no replace directives and would `go install` as it is, but two of the modules
+# that v0.22.0 requires are refused by the module proxy reachable here ("403 Forbidden: This module
+# version is not available"): github.com/exoscale/egoscale/v3 v3.1.44 and github.com/openshift/api
+# v0.0.0-20260819011109-af5c920502e2. They serve only the Exoscale provider and the OpenShift Route
+# source, which the tests do not use, so its wrapper replaces them with the nearest versions that
+# are served (XDNS_REPLACES below). Everything else is exactly what v0.22.0 pins.
 #
 # Idempotent: a peer whose stamp matches its inputs (pin, wrapper go.mod/go.sum, Go version,
 # flags) is skipped, so a warm run takes seconds. A cold run downloads ~1 GiB of modules and
@@ -33,6 +40,9 @@ KUBERNETES_VERSION="v1.36.3"    # newest v1.36 patch on the module proxy when pi
 ETCD_VERSION="v3.7.3"           # go.etcd.io/etcd/server/v3, newest v3.7 patch when pinned
 GATEWAY_API_VERSION="v1.6.3"    # sigs.k8s.io/gateway-api, newest v1.6 patch when pinned
 EXTERNAL_DNS_VERSION="v0.22.0"  # sigs.k8s.io/external-dns
+# Substitutes for modules that external-dns pins but the module proxy refuses (see above).
+XDNS_REPLACES="github.com/exoscale/egoscale/v3 => github.com/exoscale/egoscale/v3 v3.1.40
+github.com/openshift/api => github.com/openshift/api v0.0.0-20251015095338-264e80a2b6e7"
 GO_MIN="1.26.6"                 # the highest `go` line among the pinned modules (external-dns)
 
 mode="install"
@@ -146,6 +156,8 @@ godebugs_of() {
 
 kube_dir="$wrappers/kube"
 etcd_dir="$wrappers/etcd"
+xdns_dir="$wrappers/external-dns"
+xdns_tool="sigs.k8s.io/external-dns"
 kube_tool="k8s.io/kubernetes/cmd/kube-apiserver"
 etcd_tool="go.etcd.io/etcd/server/v3"
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
@@ -157,7 +169,7 @@ xdns_ldflags="-s -w -X sigs.k8s.io/external-dns/pkg/apis/externaldns.Version=$EX
 
 kube_key() { echo "kube-apiserver $KUBERNETES_VERSION $go_version $(sha "$kube_dir/go.mod" "$kube_dir/go.sum") $kube_ldflags"; }
 etcd_key() { echo "etcd $ETCD_VERSION $go_version $(sha "$etcd_dir/go.mod" "$etcd_dir/go.sum") $etcd_ldflags"; }
-xdns_key() { echo "external-dns $EXTERNAL_DNS_VERSION $go_version $xdns_ldflags"; }
+xdns_key() { echo "external-dns $EXTERNAL_DNS_VERSION $go_version $(sha "$xdns_dir/go.mod" "$xdns_dir/go.sum") $xdns_ldflags"; }
 gwapi_key() { echo "gateway-api $GATEWAY_API_VERSION"; }
 
 if [ "$mode" = "check" ]; then
@@ -165,7 +177,7 @@ if [ "$mode" = "check" ]; then
     for p in kube-apiserver etcd external-dns; do [ -x "$bin/$p" ] || { echo "missing: $bin/$p"; ok=1; }; done
     [ -f "$kube_dir/go.sum" ] && stamp_ok kube-apiserver "$(kube_key)" || { echo "stale: kube-apiserver"; ok=1; }
     [ -f "$etcd_dir/go.sum" ] && stamp_ok etcd "$(etcd_key)" || { echo "stale: etcd"; ok=1; }
-    stamp_ok external-dns "$(xdns_key)" || { echo "stale: external-dns"; ok=1; }
+    [ -f "$xdns_dir/go.sum" ] && stamp_ok external-dns "$(xdns_key)" || { echo "stale: external-dns"; ok=1; }
     stamp_ok gateway-api "$(gwapi_key)" || { echo "stale: gateway-api"; ok=1; }
     exit "$ok"
 fi
@@ -191,8 +203,17 @@ if ! wrapper_ok "$etcd_dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$etcd_too
         "$(go_line_of "$etcd_gomod")" "$(godebugs_of "$etcd_gomod")" ""
 fi
 
+xdns_gomod="$(mod_field "sigs.k8s.io/external-dns@$EXTERNAL_DNS_VERSION" GoMod)"
+[ -f "$xdns_gomod" ] || die "could not download the go.mod of sigs.k8s.io/external-dns@$EXTERNAL_DNS_VERSION"
+xdns_replaces="$(printf '%s\n' "$XDNS_REPLACES" | LC_ALL=C sort)"
+if ! wrapper_ok "$xdns_dir" sigs.k8s.io/external-dns "$EXTERNAL_DNS_VERSION" "$xdns_tool" "$xdns_replaces"; then
+    gen_wrapper "$xdns_dir" cfgeo.test/peers/external-dns sigs.k8s.io/external-dns "$EXTERNAL_DNS_VERSION" "$xdns_tool" \
+        "$(go_line_of "$xdns_gomod")" "$(godebugs_of "$xdns_gomod")" "$xdns_replaces"
+fi
+
 stamp_ok kube-apiserver "$(kube_key)" && [ -x "$bin/kube-apiserver" ] || (cd "$kube_dir" && go mod download)
 stamp_ok etcd "$(etcd_key)" && [ -x "$bin/etcd" ] || (cd "$etcd_dir" && go mod download)
+stamp_ok external-dns "$(xdns_key)" && [ -x "$bin/external-dns" ] || (cd "$xdns_dir" && go mod download)
 
 # Gateway API CRDs: straight from the module zip.
 if stamp_ok gateway-api "$(gwapi_key)" && [ -d "$peers/gateway-api/standard" ] && [ -d "$peers/gateway-api/experimental" ]; then
@@ -242,8 +263,8 @@ build etcd "$(etcd_key)" "etcd Version: ${ETCD_VERSION#v}" -- \
     "$etcd_dir" "$etcd_ldflags" "$bin/etcd" "$etcd_tool"
 
 build external-dns "$(xdns_key)" "$EXTERNAL_DNS_VERSION" -- \
-    bash -c 'cd "$1" && go install -trimpath -ldflags "$2" "sigs.k8s.io/external-dns@$3"' _ \
-    "$peers" "$xdns_ldflags" "$EXTERNAL_DNS_VERSION"
+    bash -c 'cd "$1" && go build -trimpath -ldflags "$2" -o "$3.tmp" "$4" && mv "$3.tmp" "$3"' _ \
+    "$xdns_dir" "$xdns_ldflags" "$bin/external-dns" "$xdns_tool"
 
 build kube-apiserver "$(kube_key)" "Kubernetes $KUBERNETES_VERSION" -- \
     bash -c 'cd "$1" && go build -trimpath -ldflags "$2" -o "$3.tmp" "$4" && mv "$3.tmp" "$3"' _ \

@@ -166,6 +166,15 @@ pub async fn run(
         (None, Some(k)) => cluster_uid(k.clone()).await?,
         (None, None) => manifests_owner(&args).await?,
     };
+    // TXT ownership keeps the owner id earlier versions used with --manifests, so records they
+    // wrote stay ours.
+    let records_owner = match (&args.geo.owner_id, &kube_client) {
+        (None, None) => format!(
+            "manifests-{}",
+            args.geo.geo_location.as_deref().unwrap_or("records")
+        ),
+        _ => owner_id.clone(),
+    };
     let reporter = match (&kube_client, mode) {
         (Some(k), Mode::Run | Mode::Once) => {
             Reporter::kube(k.clone(), "cfgeo", std::env::var("POD_NAME").ok())
@@ -240,7 +249,7 @@ pub async fn run(
                     .records
                     .txt_owner_id
                     .clone()
-                    .unwrap_or_else(|| owner_id.clone()),
+                    .unwrap_or_else(|| records_owner.clone()),
                 policy: args.records.policy,
                 txt: TxtNaming {
                     prefix: args.records.txt_prefix.clone(),

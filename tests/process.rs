@@ -209,10 +209,15 @@ fn plan_exits_2_with_changes_and_prints_a_diff() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains("geo: create pool k8s-pool-fra1-eu"),
-        "{stdout}"
-    );
+    // One complete plan: every phase, numbered, each step with what it expects.
+    for step in [
+        "geo: 1. [Monitors] create monitor for pool k8s-pool-fra1-eu",
+        "geo: 2. [Pools] create pool k8s-pool-fra1-eu",
+        "geo: 3. [Lbs] create load balancer app.example.com",
+    ] {
+        assert!(stdout.contains(step), "{step}: {stdout}");
+    }
+    assert!(stdout.contains("(expects: does not exist yet)"), "{stdout}");
     assert!(
         stdout.contains("+ A docs.example.com 203.0.113.21 ttl=300"),
         "{stdout}"
