@@ -413,3 +413,139 @@ async fn bad_ingresses_get_events_and_the_others_go_on() {
     assert!(!pools(&emu).keys().any(|k| k.contains("other")));
     c.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_refused_write_does_not_stop_the_rest_and_is_retried() {
+    let emu = emulator().await;
+    // The first pool creation is refused; the pool of the other hostname goes on.
+    emu.inject_fault(FaultSpec::new(
+        "POST",
+        "/client/v4/accounts/*/load_balancers/pools",
+        1,
+        FaultAction::status(400),
+    ))
+    .unwrap();
+    let c = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    let mut shop = ingress("shop", "fra1", &["203.0.113.30"]);
+    shop["metadata"]["annotations"] = json!({"cfgeo.io/lb-hostname": "shop.example.com"});
+    c.kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    c.kube.apply(shop);
+    const SHOP_POOL: &str = "k8s-pool-fra1-eu-shop-example-com";
+    eventually(
+        "both pools and LBs, the refused one after a retry",
+        T,
+        || {
+            lb_pool_names(&emu, "shop.example.com") == Some(vec![SHOP_POOL.into()])
+                && lb_pool_names(&emu, "app.example.com") == Some(vec![POOL.into()])
+        },
+    )
+    .await;
+    let log = emu.call_log();
+    let refused = log
+        .iter()
+        .position(|c| c.method == "POST" && c.route.ends_with("/pools") && c.status == Some(400))
+        .expect("the first pool creation was refused");
+    let shop_lb = log
+        .iter()
+        .position(|c| c.method == "POST" && c.route.contains("/zones/") && c.status == Some(200))
+        .expect("an LB was created");
+    let second_pool_ok = log
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.method == "POST" && c.route.ends_with("/pools") && c.status == Some(200))
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>();
+    assert!(
+        refused < shop_lb,
+        "the rest of the pass went on after the refusal"
+    );
+    assert_eq!(
+        second_pool_ok.len(),
+        2,
+        "both pools were created in the end"
+    );
+    assert!(
+        c.kube
+            .wait_until(Duration::from_secs(5), |k| {
+                k.events().iter().any(|e| {
+                    e.to_string().contains("CloudflareRefused") && e.to_string().contains("\"web\"")
+                })
+            })
+            .await,
+        "a Warning Event on the Ingress whose pool was refused"
+    );
+    c.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_lb_create_answered_1003_adopts_the_existing_lb() {
+    let emu = emulator().await;
+    // eu's LB creation is held at Cloudflare while us_east creates the LB first.
+    emu.inject_fault(FaultSpec::new(
+        "POST",
+        "/client/v4/zones/*/load_balancers",
+        1,
+        FaultAction::latency(2500),
+    ))
+    .unwrap();
+    let eu = start_cluster(&emu, settings(&emu, "eu", "owner-eu"), fast_timing()).await;
+    eu.kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
+    eventually("eu's LB creation is in flight", T, || {
+        pools(&emu).contains_key(POOL)
+    })
+    .await;
+    let us = start_cluster(&emu, settings(&emu, "us_east", "owner-us"), fast_timing()).await;
+    us.kube.apply(ingress("web", "nyc1", &["198.51.100.5"]));
+    eventually("one LB with both pools", T, || {
+        let mut l = lb_pool_names(&emu, "app.example.com").unwrap_or_default();
+        l.sort();
+        l == vec![POOL.to_string(), "k8s-pool-nyc1-us_east".into()]
+    })
+    .await;
+    // us_east's create listed both pools; eu's held create then meets 1003 and adopts.
+    eventually("eu's create answered", T, || {
+        emu.call_log()
+            .iter()
+            .any(|c| c.method == "POST" && c.route.contains("/zones/") && c.status == Some(400))
+    })
+    .await;
+    eventually("eu's pass finished", T, || {
+        emu.call_log()
+            .iter()
+            .rev()
+            .take_while(|c| !(c.method == "POST" && c.route.contains("/zones/")))
+            .filter(|c| c.method == "GET" && c.route.ends_with("/load_balancers"))
+            .count()
+            >= 1
+    })
+    .await;
+    let mut l = lb_pool_names(&emu, "app.example.com").unwrap_or_default();
+    l.sort();
+    assert_eq!(l, vec![POOL.to_string(), "k8s-pool-nyc1-us_east".into()]);
+    let log = emu.call_log();
+    let creates: Vec<Option<u16>> = log
+        .iter()
+        .filter(|c| c.method == "POST" && c.route.contains("/zones/"))
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        creates.contains(&Some(200)) && creates.contains(&Some(400)),
+        "one create won and the other met 1003: {creates:?}\n{}",
+        log.iter()
+            .map(|c| format!("{} {} {} {:?}", c.at_ms, c.method, c.route, c.status))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        state_items(&emu.state_json(), "load_balancers").len(),
+        1,
+        "one LB"
+    );
+    let events = serde_json::to_string(&eu.kube.events()).unwrap();
+    assert!(
+        !events.contains("CloudflareRefused") && !events.contains("CloudflareError"),
+        "1003 is adopted, not reported as an error: {events}"
+    );
+    eu.shutdown.cancel();
+    us.shutdown.cancel();
+}
