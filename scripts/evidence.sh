@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The evidence run (issue "Evidence"): the fault suite (tests/faults.rs and tests/crash.rs),
+# the churn test on one shared token at full length (tests/geo_churn.rs, 2 x 300 s),
 # then scripts/performance.sh when it exists, then docs/reliability.md regenerated from the
 # suite's results by scripts/reliability_report.py.
 #
@@ -41,6 +42,14 @@ CFGEO_EVIDENCE="$profile" CFGEO_EVIDENCE_OUT="$results" \
 runtime=$(( $(date +%s) - start ))
 echo "fault suite: $runtime s, $(wc -l < "$results") cases"
 
+echo "== churn on one shared token (tests/geo_churn.rs, full length)"
+churn_secs=300
+[ "$profile" = quick ] && churn_secs=45
+churn_dir="$(cd "$dir/.." && pwd)/churn"
+rm -rf "$churn_dir"; mkdir -p "$churn_dir"
+CFGEO_CHURN_SECS="$churn_secs" CFGEO_EVIDENCE_DIR="$churn_dir" \
+  cargo test --quiet --test geo_churn -- --nocapture
+
 performance=""
 if [ "$run_performance" = no ]; then
   performance="scripts/performance.sh was not part of this run (--no-performance); see its own report, docs/performance.md."
@@ -54,4 +63,4 @@ fi
 
 echo "== $report"
 python3 scripts/reliability_report.py --input "$results" --output "$report" \
-  --profile "$profile" --runtime "$runtime" --performance "$performance"
+  --profile "$profile" --runtime "$runtime" --performance "$performance" --churn "$churn_dir"

@@ -169,6 +169,7 @@ def main():
     ap.add_argument("--profile", required=True, choices=["full", "quick"])
     ap.add_argument("--runtime", type=float, required=True, help="seconds the suite took")
     ap.add_argument("--performance", default="", help="one line about scripts/performance.sh")
+    ap.add_argument("--churn", default="", help="directory with churn-*.json from tests/geo_churn.rs")
     a = ap.parse_args()
 
     cases = {}
@@ -219,6 +220,44 @@ def main():
         rows.append([f"[{name}](#{name})", c["trials"], f"all {len(c['held'])}", headline(c)])
     out.append(table(["case", "trials", "assertions held", "figures"], rows))
     out.append("")
+    churn = []
+    if a.churn:
+        import glob
+        import os
+        for f in sorted(glob.glob(os.path.join(a.churn, "churn-*.json"))):
+            with open(f) as fh:
+                churn.append(json.load(fh))
+    if churn:
+        out.append("## Churn on one shared token")
+        out.append("")
+        out.append(
+            "`tests/geo_churn.rs`: four clusters (eu, us_east, us_west, asia), each with its own "
+            "fake API server and production timing (200/800 ms debounce, 300 s resync), join, leave "
+            "and change address at random, while a record synchronizer with 20 Ingresses writes the "
+            "same account. All five share one API token; latency is injected on every call. A "
+            "sampler reads the LB every 5 ms. The `shared-token` run uses Cloudflare's rate (1,200 "
+            "per 300 s at full length); the `fast-ordering` run raises the limit and checks the "
+            "ordering properties alone."
+        )
+        out.append("")
+        rows = []
+        for c in churn:
+            rows.append([
+                c["profile"], c["run_secs"], f"{c['gap_ms'][0] / 1000:g}-{c['gap_ms'][1] / 1000:g} s",
+                f"{c['limit']} / {c['window_secs']} s", c["latency_ms"], c["events"], c["samples"],
+                c["calls"], c["missing"], c["lb_ids"], c["status_429"], f"{c['settle_secs']:.1f} s",
+            ])
+        out.append(table([
+            "run", "seconds", "gap per cluster", "limit", "latency ms", "events", "LB samples",
+            "Cloudflare calls", "samples missing a serving cluster", "LB ids seen", "429s",
+            "settled after churn in",
+        ], rows))
+        out.append("")
+        out.append(
+            "Rerun: `CFGEO_CHURN_SECS=300 cargo test --test geo_churn -- --nocapture` "
+            "(CI runs 45 s and 30 s)."
+        )
+        out.append("")
     out.append("## Bugs the suite found")
     out.append("")
     out.append(FINDINGS.rstrip())
