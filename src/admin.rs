@@ -247,6 +247,7 @@ struct MetricsInner {
     reconcile_duration: HistogramFamily<EngineLabels>,
     cloudflare_requests: Family<CallLabels, Counter>,
     budget_available: Gauge,
+    quota_remaining: Gauge,
     rate_limited_seconds: Counter<f64, AtomicU64>,
     managed_records: Gauge,
     managed_pools: Gauge,
@@ -300,6 +301,12 @@ impl Metrics {
             "cfgeo_cloudflare_requests",
             "Cloudflare API requests by endpoint and HTTP status (or error)",
             cloudflare_requests.clone(),
+        );
+        let quota_remaining = Gauge::default();
+        registry.register(
+            "cfgeo_cloudflare_quota_remaining",
+            "Requests left on the token's Cloudflare quota, shared with every process using the token (Ratelimit header; -1 when unknown)",
+            quota_remaining.clone(),
         );
         let budget_available = Gauge::default();
         registry.register(
@@ -364,6 +371,7 @@ impl Metrics {
                 reconcile_duration,
                 cloudflare_requests,
                 budget_available,
+                quota_remaining,
                 rate_limited_seconds,
                 managed_records,
                 managed_pools,
@@ -524,6 +532,9 @@ impl Metrics {
         };
         let budget = tracked.client.budget();
         self.set_budget(budget.available());
+        self.inner
+            .quota_remaining
+            .set(budget.server_remaining().map_or(-1, i64::from));
         let paused = budget.paused_total();
         self.add_rate_limited(paused.saturating_sub(tracked.paused_seen).as_secs_f64());
         tracked.paused_seen = paused;

@@ -2,6 +2,8 @@
 //! them over real HTTP.
 #![allow(dead_code)]
 
+pub mod control_plane;
+
 use std::time::Duration;
 
 use cfgeo::cloudflare::{Client, ClientSettings, TokenSource};
