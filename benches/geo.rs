@@ -334,7 +334,7 @@ async fn latency_bench(n: usize, profile: &str, evidence_dir: &str) {
         "latency_ms": {"p50": p50, "p99": p99, "max": max},
         "wall_time_s": bench_started.elapsed().as_secs_f64(),
     });
-    std::fs::create_dir_all(&evidence_dir).unwrap();
+    std::fs::create_dir_all(evidence_dir).unwrap();
     let path = format!("{evidence_dir}/geo-{n}-{debounce_name}.json");
     std::fs::write(&path, serde_json::to_string_pretty(&evidence).unwrap()).unwrap();
     println!("{}", serde_json::to_string_pretty(&evidence).unwrap());
@@ -830,7 +830,11 @@ fn calls_table(rows: &[Row]) -> String {
         "| scenario | measured calls | target | met? | endpoints, in arrival order |\n|---|---|---|---|---|\n",
     );
     for r in rows {
-        let target = r.target.map_or("-".into(), |t| format!("≤ {t:.0}"));
+        let target = match r.target {
+            None => "-".to_string(),
+            Some(0.0) => "0".to_string(),
+            Some(t) => format!("≤ {t:.0}"),
+        };
         let met = match r.met() {
             Some(true) => "yes",
             Some(false) => "**no**",

@@ -3,10 +3,10 @@
 
 Usage: scripts/performance.py EVIDENCE_DIR OUTPUT.md
 
-Called by scripts/performance.sh; reads records-*.json, geo-*.json, plan-*.json, memory-*.json
-and run.json (written by the script: profile, commit, timings). Sizes that were not run (the
-quick profile) are left out of the tables, and their absence is said. external-dns's figures are
-computed from its documented behaviour (shared/research/external-dns.md §2.4, §7.1, §7.2).
+Called by scripts/performance.sh; reads records-*.json, geo-*.json (geo-calls-*.json: calls per
+geo event), plan-*.json, memory-*.json and run.json (written by the script: profile, commit,
+timings). Sizes that were not run (the quick profile) are left out of the tables, and their
+absence is said. external-dns's figures are computed from its documented behaviour (shared/research/external-dns.md §2.4, §7.1, §7.2).
 """
 
 import glob
@@ -37,7 +37,7 @@ HISTORY_NOTE = (
 
 
 def load(evidence):
-    data = {"records": {}, "geo": {}, "plan": {}, "memory": {}, "run": {}}
+    data = {"records": {}, "geo": {}, "geo_calls": {}, "plan": {}, "memory": {}, "run": {}}
     for path in sorted(glob.glob(os.path.join(evidence, "*.json"))):
         with open(path) as f:
             d = json.load(f)
@@ -48,6 +48,8 @@ def load(evidence):
         bench = d.get("bench")
         if bench in ("records", "geo"):
             data[bench][(d["n"], d["debounce"])] = d
+        elif bench == "geo-calls":
+            data["geo_calls"][d["n"]] = d
         elif bench == "plan":
             data["plan"][d["n"]] = d
         elif bench == "memory":
@@ -311,8 +313,13 @@ def main():
         w(
             "**Geo engine.** `benches/geo.rs`: N selected Ingresses, each with its own address, "
             "in one pool of N origins. Converge = the first reconcile into an empty account. "
-            "One change = one Ingress's address changes: 3 reads (pools, monitors, load "
-            "balancers), the pool PATCH, 3 verification reads. Command: "
+            "One change = one Ingress's address changes"
+            + (
+                f" ({geo[(gsizes[0], 'test')]['change_endpoints']})"
+                if "change_endpoints" in geo[(gsizes[0], "test")]
+                else ""
+            )
+            + ". Command: "
             "`CFGEO_BENCH_N=<N> cargo bench --bench geo` (N = 1,000 also rewrites "
             "docs/benchmarks/geo.md).\n"
         )
@@ -343,6 +350,10 @@ def main():
             "(`timed out waiting for: patched`); this was not investigated further, so the geo "
             "engine's figures stop at 10,000 Ingresses per pool.\n"
         )
+
+    gc = d["geo_calls"].get(1_000) or next(iter(d["geo_calls"].values()), None)
+    if gc:
+        geo_calls_section(gc, w)
 
     # ---------------------------------------------------------------- 2. latency
     w("## 2. Latency: Ingress change → Cloudflare write\n")
@@ -562,6 +573,84 @@ def main():
         w("")
     with open(out, "w") as f:
         f.write("\n".join(L).rstrip() + "\n")
+
+
+def geo_calls_section(gc, w):
+    """"Calls per geo event": benches/geo.rs's `calls` set (geo-calls-<N>.json)."""
+    modes = gc["modes"]
+    w("### Calls per geo event\n")
+    w(
+        "**Method.** `benches/geo.rs`, `calls` set: two clusters, each a geo engine in its own "
+        "run loop with its own fake API server, owner id, region and API token, share one "
+        f"emulator: A with {fmt_n(gc['n'])} selected Ingresses in one pool, B with one Ingress "
+        "once it has joined, both behind one load balancer. Production timing (debounce "
+        f"{gc['debounce_ms'][0]}/{gc['debounce_ms'][1]} ms, resync 300 s; {gc['resync_s']} s "
+        f"for the resync scenario), removal delay {gc['removal_delay_s']} s. Each window starts "
+        "with an empty emulator call log and ends once the expected state holds in the emulator "
+        "and no call has arrived for 1 s; every call the emulator received is counted. Resyncs: "
+        f"{gc['resyncs']} per cluster, counted per cluster by token. Reads issued together are "
+        "listed as pools, monitors, load_balancers. Full table: "
+        "[benchmarks/geo-calls.md](benchmarks/geo-calls.md).\n"
+    )
+    w(
+        "**Command.** `cargo bench --bench geo` (both scenario sets), or "
+        "`CFGEO_BENCH_SCENARIOS=calls cargo bench --bench geo` for this set alone (about a "
+        "minute after the build; N = 1,000 rewrites docs/benchmarks/geo-calls.md).\n"
+    )
+    names = [m for m in ("managed", "none") if m in modes]
+
+    def cell(r):
+        if r["target"] is None:
+            return f"{r['calls']:g}"
+        return f"{r['calls']:g} ({'met' if r['met'] else '**not met**'})"
+
+    w(
+        "| scenario | target | "
+        + " | ".join(f"`--monitor {m}`" + (" (default)" if m == "managed" else "") for m in names)
+        + " | endpoints (`--monitor managed`) |"
+    )
+    w("|---|---|" + "---|" * len(names) + "---|")
+    first = modes[names[0]]
+    for i, r in enumerate(first):
+        target = "-" if r["target"] is None else "0" if r["target"] == 0 else f"≤ {r['target']:g}"
+        cells = " | ".join(cell(modes[m][i]) for m in names)
+        w(f"| {r['scenario']} | {target} | {cells} | {r['endpoints']} |")
+    w("")
+    missed = [
+        f"`--monitor {m}`: {r['scenario']} ({r['calls']:g}, target ≤ {r['target']:g}; "
+        f"{r['endpoints']})"
+        for m in names
+        for r in modes[m]
+        if r["met"] is False
+    ]
+    if missed:
+        w("**Targets not met:** " + "; ".join(missed) + ".\n")
+    else:
+        w("Every target is met.\n")
+    monitor_calls = ("POST monitors", "DELETE monitor")
+
+    def without_monitor(e):
+        # "B: POST monitors, POST pools; A: ..." without the monitor's own calls.
+        out = []
+        for group in e.split("; "):
+            who, _, calls = group.rpartition(": ")
+            kept = [c for c in calls.split(", ") if c not in monitor_calls]
+            out.append((who + ": " if who else "") + ", ".join(kept))
+        return "; ".join(out)
+
+    if "none" in modes and all(
+        without_monitor(r["endpoints"]) == n["endpoints"] for r, n in zip(first, modes["none"])
+    ):
+        w(
+            "With `--monitor none` every scenario makes the same calls without the monitor's "
+            "POST and DELETE; a full read still lists monitors (to detach and delete monitors "
+            "cfgeo created under `--monitor managed`).\n"
+        )
+    elif "none" in modes:
+        w("Endpoints with `--monitor none`:\n")
+        for r in modes["none"]:
+            w(f"- {r['scenario']}: {r['endpoints']}")
+        w("")
 
 
 def findings(mem):

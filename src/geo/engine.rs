@@ -67,6 +67,8 @@ enum Trigger {
     Change,
     Resync,
     Retry,
+    /// A retiring pool's removal delay has passed.
+    Requeue,
 }
 
 impl GeoEngine {
@@ -271,8 +273,9 @@ impl GeoEngine {
                     // Notices can change without the desired state (a new bad object).
                     self.publish_new(notices).await;
                 } else {
-                    if trigger != Trigger::Change {
-                        // Resyncs and retries start from a full read, never from the cache.
+                    if matches!(trigger, Trigger::Resync | Trigger::Retry) {
+                        // Resyncs and retries start from a full read, never from the cache; a
+                        // scheduled deletion starts from the cache (its reference check reads).
                         self.cache = None;
                     }
                     // Losing the lease abandons the pass at once; the next leader re-reads.
@@ -331,10 +334,13 @@ impl GeoEngine {
                     Trigger::Change
                 }
                 _ = tokio::time::sleep_until(wake) => {
-                    if retry_at.is_some_and(|t| t <= Instant::now()) || requeue_at.is_some_and(|t| t <= Instant::now()) {
+                    let now = Instant::now();
+                    if retry_at.is_some_and(|t| t <= now) {
                         retry_at = None;
-                        requeue_at = None;
                         Trigger::Retry
+                    } else if requeue_at.is_some_and(|t| t <= now) {
+                        requeue_at = None;
+                        Trigger::Requeue
                     } else {
                         Trigger::Resync
                     }
