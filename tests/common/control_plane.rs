@@ -89,6 +89,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts etcd and kube-apiserver and waits for `/readyz`.
     pub async fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // Serving certificate from a CA of our own, and a service-account signing key.
@@ -137,7 +138,7 @@ impl ControlPlane {
         let url = format!("http://127.0.0.1:{}/health", self.etcd_port);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(&url).await
+            if let Ok(r) = reqwest::Client::new().get(&url).send().await
                 && r.status().is_success()
             {
                 return;
