@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README; CI's .ci/run calls exactly this):
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
-#   2. every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency)
+#   2. the real peers (scripts/peers.sh) and the deploy tools (scripts/validate-deploy.sh), then
+#      every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency,
+#      churn, and the tests against a real kube-apiserver and etcd)
 #   3. the Cloudflare contract tests: the official Python SDK under strict validation against
 #      the emulator, and cfgeo's client through Prism with Cloudflare's OpenAPI subset.
 #   4. docs/configuration.md against --help, and the Helm chart and plain manifests rendered and
@@ -13,7 +15,11 @@ cd "$(dirname "$0")/.."
 echo "== fmt and clippy"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-echo "== cargo test"
+echo "== real peers (kube-apiserver, etcd, external-dns, Gateway API CRDs; built from Go modules once)"
+scripts/peers.sh
+echo "== deploy tools and validation: chart and manifests rendered and validated against the Kubernetes schemas"
+scripts/validate-deploy.sh
+echo "== cargo test (the real-kube tests use the peers and the chart rendered by helm)"
 cargo test --quiet
 echo "== benchmarks, quick profile (1,000 objects; the full report is scripts/evidence.sh)"
 CFGEO_BENCH_N=1000 cargo bench --quiet --profile dev --bench records --bench plan > target/bench-quick.log
@@ -24,8 +30,6 @@ echo "== docs/configuration.md matches --help"
 scripts/config-docs.sh --check
 echo "== Dockerfile build context (no Docker engine here)"
 scripts/check-dockerfile.sh
-echo "== deploy: chart and manifests rendered and validated against the Kubernetes schemas"
-scripts/validate-deploy.sh
 echo "== SDK contract (strict validation)"
 CFGEO_NO_BUILD=1 tests/contract/run_sdk.sh
 echo "== Prism contract (cfgeo's client through Cloudflare's schema)"

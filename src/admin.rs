@@ -106,13 +106,21 @@ impl Health {
         self.condition(TOKEN_VERIFIED)
     }
 
-    /// Names of the conditions that are not ready, sorted.
+    /// Names of the conditions that are not ready, sorted, then every watch the API server
+    /// refuses now (`watch/<Kind>: Forbidden: <the server's message>`).
     pub fn not_ready(&self) -> Vec<String> {
-        self.lock()
+        let mut out: Vec<String> = self
+            .lock()
             .iter()
             .filter(|(_, ready)| !ready.load(Ordering::SeqCst))
             .map(|(name, _)| name.clone())
-            .collect()
+            .collect();
+        if !self.lock().is_empty() {
+            for (kind, msg) in crate::sources::kube_watch::refused_watches() {
+                out.push(format!("watch/{kind}: Forbidden: {msg}"));
+            }
+        }
+        out
     }
 
     /// True when every registered condition is ready.

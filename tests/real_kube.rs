@@ -448,3 +448,299 @@ async fn two_control_planes_merge_into_one_load_balancer() {
     s1.cancel();
     s2.cancel();
 }
+
+fn helm() -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/deploy-tools/helm4/helm");
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/validate-deploy.sh installs it (scripts/test.sh runs it first)",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A token for a ServiceAccount, through the TokenRequest API.
+async fn sa_token(c: &kube::Client, ns: &str, name: &str) -> String {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(c.clone(), ns);
+    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"audiences": [], "expirationSeconds": 3600}});
+    let tr: k8s_openapi::api::authentication::v1::TokenRequest = api
+        .create_subresource("token", name, &Default::default(), &req)
+        .await
+        .unwrap();
+    tr.status.and_then(|s| s.token).expect("a token")
+}
+
+async fn readyz(port: u16) -> (u16, String) {
+    match reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+    {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+async fn wait_readyz(port: u16, want: u16, what: &str, log: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, body) = readyz(port).await;
+        if code == want {
+            return body;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "{what}: /readyz answered {code} {body}\ncfgeo log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The chart's RBAC, applied to a real API server, is all both engines need; removing one
+/// rule gives a Forbidden that names the resource and verb, holds /readyz, and heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_rbac_is_enough_for_both_engines_and_a_missing_rule_is_reported() {
+    let cp = ControlPlane::start().await;
+    let c = cp.admin().await;
+    install_crds(&c, &gateway_crds("experimental")).await;
+    let sources = "ingress,service,gateway-httproute,gateway-grpcroute,gateway-tlsroute,gateway-tcproute,gateway-udproute,crd";
+    let out = std::process::Command::new(helm())
+        .args([
+            "template",
+            "cfgeo",
+            "deploy/helm/cfgeo",
+            "--namespace",
+            "cfgeo",
+            "--set",
+            "replicas=2",
+            "--set",
+            "geo.location=eu",
+            "--set",
+            "geo.lbHostname=app.example.com",
+            "--set",
+            &format!("records.sources={{{sources}}}"),
+            "--set",
+            "cloudflare.accountId=0123456789abcdef0123456789abcdef",
+            "--set",
+            "cloudflare.zoneId=fedcba9876543210fedcba9876543210",
+            "--set",
+            "cloudflare.apiToken.create=true",
+            "--set",
+            "cloudflare.apiToken.value=unused",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
+        .unwrap()
+        .into_iter()
+        .filter(|d: &Value| d.is_object())
+        .collect();
+    namespace(&c, "cfgeo").await;
+    let mut sa = String::new();
+    let mut config: serde_json::Map<String, Value> = Default::default();
+    let mut env_fixed: Vec<(String, String)> = Vec::new();
+    let mut cluster_role = Value::Null;
+    for d in &docs {
+        match d["kind"].as_str().unwrap_or("") {
+            "CustomResourceDefinition" => {
+                let api: Api<CustomResourceDefinition> = Api::all(c.clone());
+                api.patch(
+                    d["metadata"]["name"].as_str().unwrap(),
+                    &pp(),
+                    &Patch::Apply(d),
+                )
+                .await
+                .unwrap();
+            }
+            "ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" => {
+                if d["kind"] == "ServiceAccount" {
+                    sa = d["metadata"]["name"].as_str().unwrap().to_string();
+                }
+                if d["kind"] == "ClusterRole" {
+                    cluster_role = d.clone();
+                }
+                apply(&c, d.clone()).await;
+            }
+            "ConfigMap" => config = d["data"].as_object().cloned().unwrap_or_default(),
+            "Deployment" => {
+                for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+                    .as_array()
+                    .unwrap()
+                {
+                    if let Some(v) = e["value"].as_str() {
+                        env_fixed.push((e["name"].as_str().unwrap().into(), v.into()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        !sa.is_empty() && cluster_role.is_object(),
+        "the chart renders RBAC"
+    );
+    kube::runtime::wait::await_condition(
+        Api::<CustomResourceDefinition>::all(c.clone()),
+        "dnsendpoints.externaldns.k8s.io",
+        kube::runtime::conditions::is_crd_established(),
+    )
+    .await
+    .unwrap();
+    let token = sa_token(&c, "cfgeo", &sa).await;
+    let kubeconfig = cp.kubeconfig("cfgeo-sa", &token);
+
+    // Objects for both engines, created as the admin.
+    namespace(&c, "shop").await;
+    apply(&c, geo_ingress("203.0.113.10")).await;
+    apply(
+        &c,
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "api", "namespace": "shop",
+                "annotations": {"external-dns.alpha.kubernetes.io/hostname": "api.example.com"}},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.2"}]}}}),
+    )
+    .await;
+
+    let emu = emulator().await;
+    let zone = emu.zone_id("example.com").unwrap();
+    let admin_port = free_port();
+    let log_path = std::env::temp_dir().join(format!("cfgeo-rbac-{admin_port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cfgeo"));
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap());
+    for (k, v) in &config {
+        cmd.env(k, v.as_str().unwrap_or_default());
+    }
+    for (k, v) in &env_fixed {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("CF_API_TOKEN_FILE")
+        .env("CF_API_TOKEN", TOKEN)
+        .env("CF_API_BASE_URL", emu.base_url())
+        .env("CF_ACCOUNT_ID", emu.account_id())
+        .env("CF_ZONE_ID", &zone)
+        .env("CFGEO_ZONE_ID_FILTER", &zone)
+        .env("CFGEO_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+        .env("POD_NAME", "cfgeo-0")
+        .env("POD_NAMESPACE", "cfgeo")
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let mut child = cmd.spawn().unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Kill(&mut child);
+
+    wait_readyz(
+        admin_port,
+        200,
+        "ready with exactly the chart's RBAC",
+        &log_path,
+    )
+    .await;
+    eventually("the geo engine wrote the pool and LB", T, || {
+        lb_pool_names(&emu, "app.example.com") == Some(vec![POOL.into()])
+    })
+    .await;
+    eventually(
+        "the record synchronizer wrote the Service's record",
+        T,
+        || {
+            emu.records(&zone)
+                .iter()
+                .any(|r| r.name == "api.example.com" && r.content == "192.0.2.2")
+        },
+    )
+    .await;
+
+    // Take `services` out of the ClusterRole: a clear Forbidden, not ready, still running.
+    let mut reduced = cluster_role.clone();
+    let rules: Vec<Value> = reduced["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let mut r = r.clone();
+            let res: Vec<Value> = r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| *x != "services")
+                .cloned()
+                .collect();
+            if res.is_empty() {
+                return None;
+            }
+            r["resources"] = json!(res);
+            Some(r)
+        })
+        .collect();
+    reduced["rules"] = json!(rules);
+    let crs: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(c.clone());
+    let cr_name = cluster_role["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crs.patch(&cr_name, &pp(), &Patch::Apply(&reduced))
+        .await
+        .unwrap();
+    // Force the watches to start again, as a restarted server would.
+    let mut cp = cp;
+    cp.restart_apiserver().await;
+    let body = wait_readyz(
+        admin_port,
+        503,
+        "not ready without the services rule",
+        &log_path,
+    )
+    .await;
+    assert!(
+        body.contains("services") && (body.contains("list") || body.contains("watch")),
+        "the readiness body names the resource and the verb: {body}"
+    );
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        text.contains("Forbidden") && text.contains("services"),
+        "the log names the refused resource"
+    );
+    println!("readiness while refused: {body}");
+    assert!(child.0.try_wait().unwrap().is_none(), "cfgeo keeps running");
+    // Put the rule back: ready again.
+    crs.patch(&cr_name, &pp(), &Patch::Apply(&cluster_role))
+        .await
+        .unwrap();
+    wait_readyz(
+        admin_port,
+        200,
+        "ready again once the rule is back",
+        &log_path,
+    )
+    .await;
+    drop(child);
+    let _ = std::fs::remove_file(&log_path);
+}

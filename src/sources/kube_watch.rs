@@ -7,8 +7,9 @@
 //! and together they are most of a typical object's size (external-dns does the same since
 //! v0.21, PR #6240). See docs/performance.md.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -30,6 +31,45 @@ pub fn trim<K: Resource>(obj: &mut K) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
     }
+}
+
+/// Watches the API server currently refuses (401/403), by kind, with its message. Process-wide,
+/// like the watches themselves: readiness reads it, each watch keeps its own entry current.
+static REFUSED: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// The kinds whose watch the API server refuses now, with the server's message (which names
+/// the resource, the verb and the user).
+pub fn refused_watches() -> Vec<(String, String)> {
+    REFUSED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn set_refused(kind: &str, message: Option<String>) {
+    let mut m = REFUSED.lock().unwrap_or_else(|e| e.into_inner());
+    match message {
+        Some(msg) => {
+            m.insert(kind.to_string(), msg);
+        }
+        None => {
+            m.remove(kind);
+        }
+    }
+}
+
+/// The API server's answer when it refused the request for lack of permission.
+fn refusal(e: &watcher::Error) -> Option<String> {
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s,
+        watcher::Error::WatchError(s) => s,
+        _ => return None,
+    };
+    matches!(status.code, 401 | 403).then(|| status.message.clone())
 }
 
 /// Starts watching `api` with `config`; the receiver holds `None` until the first list is
@@ -61,6 +101,7 @@ where
             match next {
                 None => return,
                 Some(Ok(ev)) => {
+                    set_refused(&kind, None);
                     let publish = match ev {
                         watcher::Event::Init | watcher::Event::InitApply(_) => false,
                         watcher::Event::InitDone => {
@@ -77,9 +118,16 @@ where
                         tx.send_replace(Some(snap));
                     }
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries")
-                }
+                Some(Err(e)) => match refusal(&e) {
+                    Some(msg) => {
+                        // Not ready until the permission is back; the watch keeps retrying.
+                        tracing::error!(kind = %kind, "Forbidden: {msg}; cfgeo is not ready until its ServiceAccount may list and watch this resource (see docs/operations.md for the RBAC each source needs)");
+                        set_refused(&kind, Some(msg));
+                    }
+                    None => {
+                        tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries")
+                    }
+                },
             }
         }
     });
