@@ -744,3 +744,100 @@ async fn the_charts_rbac_is_enough_for_both_engines_and_a_missing_rule_is_report
     drop(child);
     let _ = std::fs::remove_file(&log_path);
 }
+
+/// Gateway API v1.6's standard channel serves TLSRoute, TCPRoute and UDPRoute at v1 only
+/// (v1alpha2 is not served): the sources find and watch the version the server serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_channel_routes_are_watched_at_the_version_served() {
+    let cp = ControlPlane::start().await;
+    let c = cp.admin().await;
+    install_crds(&c, &gateway_crds("standard")).await;
+    for ns in ["shop", "infra"] {
+        namespace(&c, ns).await;
+    }
+    let v1 = "gateway.networking.k8s.io/v1";
+    apply(
+        &c,
+        json!({"apiVersion": v1, "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "infra"},
+            "spec": {"gatewayClassName": "eg", "listeners": [
+                {"name": "tls", "protocol": "TLS", "port": 443, "hostname": "tls.example.com",
+                 "tls": {"mode": "Passthrough"}, "allowedRoutes": {"namespaces": {"from": "All"}}},
+                {"name": "tcp", "protocol": "TCP", "port": 5432,
+                 "allowedRoutes": {"namespaces": {"from": "All"}}},
+                {"name": "udp", "protocol": "UDP", "port": 53,
+                 "allowedRoutes": {"namespaces": {"from": "All"}}}]},
+            "status": {"addresses": [{"type": "IPAddress", "value": "192.0.2.30"}]}}),
+    )
+    .await;
+    for (kind, name, section, host) in [
+        ("TLSRoute", "tls", "tls", None),
+        ("TCPRoute", "tcp", "tcp", Some("db.example.com")),
+        ("UDPRoute", "udp", "udp", Some("dns.example.com")),
+    ] {
+        let mut obj = json!({"apiVersion": v1, "kind": kind,
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"parentRefs": [{"name": "gw", "namespace": "infra", "sectionName": section}],
+                "rules": [{"backendRefs": [{"name": "backend", "port": 443}]}]},
+            "status": {"parents": [{
+                "parentRef": {"name": "gw", "namespace": "infra", "sectionName": section},
+                "controllerName": "example.com/gw",
+                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                    "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]}});
+        if kind == "TLSRoute" {
+            obj["spec"]["hostnames"] = json!(["tls.example.com"]);
+        }
+        if let Some(h) = host {
+            obj["metadata"]["annotations"] =
+                json!({"external-dns.alpha.kubernetes.io/hostname": h});
+        }
+        apply(&c, obj).await;
+    }
+    let emu = emulator().await;
+    let cf = client(&emu);
+    let zone = emu.zone_id("example.com").unwrap();
+    let shutdown = CancellationToken::new();
+    let s = RecordSettings::new("cfgeo-test", Policy::Sync);
+    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
+        .await
+        .unwrap();
+    let inputs = watch_inputs(
+        c.clone(),
+        &[
+            SourceKind::GatewayTlsroute,
+            SourceKind::GatewayTcproute,
+            SourceKind::GatewayUdproute,
+        ],
+        SourceSettings {
+            annotation_prefixes: vec!["external-dns.alpha.kubernetes.io/".into()],
+            ..SourceSettings::default()
+        },
+        None,
+        None,
+        shutdown.clone(),
+    );
+    let engine = RecordEngine::new(
+        cf,
+        s,
+        zones,
+        Reporter::kube(c.clone(), "cfgeo", None),
+        fast_timing(),
+    );
+    let (tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _keep = tx;
+        engine.run(inputs, leader, sd).await
+    });
+    eventually("records from v1 TLS, TCP and UDP routes", T, || {
+        let recs = emu.records(&zone);
+        ["tls.example.com", "db.example.com", "dns.example.com"]
+            .iter()
+            .all(|n| {
+                recs.iter()
+                    .any(|r| r.record_type == "A" && r.name == *n && r.content == "192.0.2.30")
+            })
+    })
+    .await;
+    shutdown.cancel();
+}

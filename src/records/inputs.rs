@@ -262,7 +262,9 @@ pub fn watch_inputs(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Inputs {
     use crate::config::SourceKind as S;
-    use crate::sources::kube_watch::watch_objects;
+    use crate::sources::kube_watch::{watch_any_version, watch_objects};
+    // Gateway API v1.5 made TLSRoute, TCPRoute and UDPRoute v1; older CRDs serve v1alpha2 only.
+    const ROUTE_VERSIONS: &[&str] = &["v1", "v1alpha2"];
     use kube::runtime::watcher;
 
     fn api<K>(c: &kube::Client, ns: Option<&str>) -> kube::Api<K>
@@ -296,13 +298,31 @@ pub fn watch_inputs(
                 inputs.grpc_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
             }
             S::GatewayTlsroute => {
-                inputs.tls_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                inputs.tls_routes = Some(watch_any_version::<TLSRoute>(
+                    client.clone(),
+                    namespace,
+                    ROUTE_VERSIONS,
+                    cfg(),
+                    sd(),
+                ))
             }
             S::GatewayTcproute => {
-                inputs.tcp_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                inputs.tcp_routes = Some(watch_any_version::<TCPRoute>(
+                    client.clone(),
+                    namespace,
+                    ROUTE_VERSIONS,
+                    cfg(),
+                    sd(),
+                ))
             }
             S::GatewayUdproute => {
-                inputs.udp_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                inputs.udp_routes = Some(watch_any_version::<UDPRoute>(
+                    client.clone(),
+                    namespace,
+                    ROUTE_VERSIONS,
+                    cfg(),
+                    sd(),
+                ))
             }
             S::Crd => {
                 inputs.dns_endpoints = Some(watch_objects(api(&client, namespace), cfg(), sd()))

@@ -84,54 +84,156 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (tx, rx) = watch::channel(None);
-    let (reader, writer) = reflector::store::<K>();
     let kind = K::kind(&Default::default()).to_string();
+    tokio::spawn(pump(
+        api,
+        Default::default(),
+        config,
+        shutdown,
+        tx,
+        kind,
+        |o: &Arc<K>| Some(o.clone()),
+    ));
+    rx
+}
+
+/// Watches a kind that the server may serve under any of `versions` (Gateway API moved
+/// TLSRoute, TCPRoute and UDPRoute from v1alpha2 to v1, and its standard channel serves only
+/// v1): the first version the server answers for is watched, and each object is read into `K`,
+/// whose fields are the same in every version.
+pub fn watch_any_version<K>(
+    client: kube::Client,
+    namespace: Option<&str>,
+    versions: &'static [&'static str],
+    config: watcher::Config,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Option<Snapshot<K>>>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (tx, rx) = watch::channel(None);
+    let kind = K::kind(&()).to_string();
+    let namespace = namespace.map(str::to_string);
     tokio::spawn(async move {
-        let stream = reflector(
-            writer,
-            watcher(api, config).default_backoff().modify(trim::<K>),
-        );
-        futures::pin_mut!(stream);
-        let mut synced = false;
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = stream.next() => n,
+        let api_resource = |v: &str| kube::discovery::ApiResource {
+            group: K::group(&()).to_string(),
+            version: v.to_string(),
+            api_version: format!("{}/{v}", K::group(&())),
+            kind: K::kind(&()).to_string(),
+            plural: K::plural(&()).to_string(),
+        };
+        let api_for = |v: &str| {
+            let ar = api_resource(v);
+            let api: Api<kube::api::DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
             };
-            match next {
-                None => return,
-                Some(Ok(ev)) => {
-                    set_refused(&kind, None);
-                    let publish = match ev {
-                        watcher::Event::Init | watcher::Event::InitApply(_) => false,
-                        watcher::Event::InitDone => {
-                            if !synced {
-                                tracing::info!(kind = %kind, objects = reader.len(), "initial list complete");
-                            }
-                            synced = true;
-                            true
-                        }
-                        watcher::Event::Apply(_) | watcher::Event::Delete(_) => synced,
-                    };
-                    if publish {
-                        let snap: Snapshot<K> = Arc::new(reader.state());
-                        tx.send_replace(Some(snap));
+            api
+        };
+        let mut delay = std::time::Duration::from_secs(1);
+        let chosen = 'pick: loop {
+            for v in versions {
+                let api = api_for(v);
+                match api.list(&kube::api::ListParams::default().limit(1)).await {
+                    Ok(_) => break 'pick (api, *v, api_resource(v)),
+                    Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                    Err(kube::Error::Api(s)) if matches!(s.code, 401 | 403) => {
+                        tracing::error!(kind = %kind, "Forbidden: {}", s.message);
+                        set_refused(&kind, Some(s.message.clone()));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = %kind, version = v, error = %e, "probing the served version failed; retrying");
+                        break;
                     }
                 }
-                Some(Err(e)) => match refusal(&e) {
-                    Some(msg) => {
-                        // Not ready until the permission is back; the watch keeps retrying.
-                        tracing::error!(kind = %kind, "Forbidden: {msg}; cfgeo is not ready until its ServiceAccount may list and watch this resource (see docs/operations.md for the RBAC each source needs)");
-                        set_refused(&kind, Some(msg));
-                    }
-                    None => {
-                        tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries")
-                    }
-                },
             }
-        }
+            tracing::debug!(kind = %kind, versions = ?versions, "no version served yet; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(30));
+        };
+        let (api, version, ar) = chosen;
+        tracing::info!(kind = %kind, version, "watching");
+        let k = kind.clone();
+        pump(api, ar, config, shutdown, tx, kind, move |o: &Arc<kube::api::DynamicObject>| {
+            let v = serde_json::to_value(o.as_ref()).ok()?;
+            match serde_json::from_value::<K>(v) {
+                Ok(obj) => Some(Arc::new(obj)),
+                Err(e) => {
+                    tracing::warn!(kind = %k, error = %e, "object skipped: it does not decode");
+                    None
+                }
+            }
+        })
+        .await;
     });
     rx
+}
+
+/// Runs one watch until `shutdown`: publishes a snapshot (each stored object mapped by `map`)
+/// after the first full list and after every change, and keeps the refused-watch registry
+/// current for readiness.
+async fn pump<K, T>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    config: watcher::Config,
+    shutdown: CancellationToken,
+    tx: watch::Sender<Option<Snapshot<T>>>,
+    kind: String,
+    map: impl Fn(&Arc<K>) -> Option<Arc<T>>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let writer = reflector::store::Writer::new(dyntype);
+    let reader = writer.as_reader();
+    let stream = reflector(
+        writer,
+        watcher(api, config).default_backoff().modify(trim::<K>),
+    );
+    futures::pin_mut!(stream);
+    let mut synced = false;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            n = stream.next() => n,
+        };
+        match next {
+            None => return,
+            Some(Ok(ev)) => {
+                set_refused(&kind, None);
+                let publish = match ev {
+                    watcher::Event::Init | watcher::Event::InitApply(_) => false,
+                    watcher::Event::InitDone => {
+                        if !synced {
+                            tracing::info!(kind = %kind, objects = reader.len(), "initial list complete");
+                        }
+                        synced = true;
+                        true
+                    }
+                    watcher::Event::Apply(_) | watcher::Event::Delete(_) => synced,
+                };
+                if publish {
+                    let snap: Snapshot<T> =
+                        Arc::new(reader.state().iter().filter_map(&map).collect());
+                    tx.send_replace(Some(snap));
+                }
+            }
+            Some(Err(e)) => match refusal(&e) {
+                Some(msg) => {
+                    // Not ready until the permission is back; the watch keeps retrying.
+                    tracing::error!(kind = %kind, "Forbidden: {msg}; cfgeo is not ready until its ServiceAccount may list and watch this resource (see docs/operations.md for the RBAC each source needs)");
+                    set_refused(&kind, Some(msg));
+                }
+                None => {
+                    tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries")
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]
