@@ -158,16 +158,24 @@ where
         let (api, version, ar) = chosen;
         tracing::info!(kind = %kind, version, "watching");
         let k = kind.clone();
-        pump(api, ar, config, shutdown, tx, kind, move |o: &Arc<kube::api::DynamicObject>| {
-            let v = serde_json::to_value(o.as_ref()).ok()?;
-            match serde_json::from_value::<K>(v) {
-                Ok(obj) => Some(Arc::new(obj)),
-                Err(e) => {
-                    tracing::warn!(kind = %k, error = %e, "object skipped: it does not decode");
-                    None
+        pump(
+            api,
+            ar,
+            config,
+            shutdown,
+            tx,
+            kind,
+            move |o: &Arc<kube::api::DynamicObject>| {
+                let v = serde_json::to_value(o.as_ref()).ok()?;
+                match serde_json::from_value::<K>(v) {
+                    Ok(obj) => Some(Arc::new(obj)),
+                    Err(e) => {
+                        tracing::warn!(kind = %k, error = %e, "object skipped: it does not decode");
+                        None
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
     });
     rx
