@@ -142,6 +142,70 @@ fn geo_ingress(addr: &str) -> Value {
     })
 }
 
+/// A record synchronizer over `kinds`, watching `client`, writing into the emulator's zone.
+async fn start_records(
+    emu: &cfgeo::emulator::EmulatorHandle,
+    c: &kube::Client,
+    kinds: &[SourceKind],
+) -> CancellationToken {
+    let cf = client(emu);
+    let zone = emu.zone_id("example.com").unwrap();
+    let shutdown = CancellationToken::new();
+    let s = RecordSettings::new("cfgeo-test", Policy::Sync);
+    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
+        .await
+        .unwrap();
+    let inputs = watch_inputs(
+        c.clone(),
+        kinds,
+        SourceSettings {
+            annotation_prefixes: vec![
+                "external-dns.alpha.kubernetes.io/".into(),
+                "external-dns.kubernetes.io/".into(),
+            ],
+            ..SourceSettings::default()
+        },
+        None,
+        None,
+        shutdown.clone(),
+    );
+    let engine = RecordEngine::new(
+        cf,
+        s,
+        zones,
+        Reporter::kube(c.clone(), "cfgeo", None),
+        fast_timing(),
+    )
+    .with_status_writer(c.clone());
+    let (tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _keep = tx;
+        engine.run(inputs, leader, sd).await
+    });
+    shutdown
+}
+
+/// A control plane with the shop namespace and the geo Ingress at 203.0.113.10, and a geo
+/// engine on it whose pool holds that address.
+async fn geo_cluster_with_pool() -> (
+    ControlPlane,
+    cfgeo::emulator::EmulatorHandle,
+    CancellationToken,
+) {
+    let cp = ControlPlane::start().await;
+    let c = cp.admin().await;
+    namespace(&c, "shop").await;
+    apply(&c, geo_ingress("203.0.113.10")).await;
+    let emu = emulator().await;
+    let stop = start_geo(&emu, c, "eu");
+    eventually("pool", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), true)])
+    })
+    .await;
+    (cp, emu, stop)
+}
+
 /// The geo engine of one cluster, watching `client`.
 fn start_geo(
     emu: &cfgeo::emulator::EmulatorHandle,
@@ -307,13 +371,7 @@ async fn every_record_source_on_real_objects() {
     .await;
 
     let emu = emulator().await;
-    let cf = client(&emu);
     let zone = emu.zone_id("example.com").unwrap();
-    let shutdown = CancellationToken::new();
-    let s = RecordSettings::new("cfgeo-test", Policy::Sync);
-    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
-        .await
-        .unwrap();
     let kinds = [
         SourceKind::Ingress,
         SourceKind::Service,
@@ -324,34 +382,7 @@ async fn every_record_source_on_real_objects() {
         SourceKind::GatewayUdproute,
         SourceKind::Crd,
     ];
-    let inputs = watch_inputs(
-        c.clone(),
-        &kinds,
-        SourceSettings {
-            annotation_prefixes: vec![
-                "external-dns.alpha.kubernetes.io/".into(),
-                "external-dns.kubernetes.io/".into(),
-            ],
-            ..SourceSettings::default()
-        },
-        None,
-        None,
-        shutdown.clone(),
-    );
-    let engine = RecordEngine::new(
-        cf,
-        s,
-        zones,
-        Reporter::kube(c.clone(), "cfgeo", None),
-        fast_timing(),
-    )
-    .with_status_writer(c.clone());
-    let (tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _keep = tx;
-        engine.run(inputs, leader, sd).await
-    });
+    let shutdown = start_records(&emu, &c, &kinds).await;
     let wanted = [
         ("web.example.com", "192.0.2.1"),
         ("api.example.com", "192.0.2.2"),
@@ -405,13 +436,7 @@ async fn every_record_source_on_real_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apiserver_restart_misses_no_deletion() {
-    let mut cp = ControlPlane::start().await;
-    let c = cp.admin().await;
-    namespace(&c, "shop").await;
-    apply(&c, geo_ingress("203.0.113.10")).await;
-    let emu = emulator().await;
-    let stop = start_geo(&emu, c.clone(), "eu");
-    eventually("pool", T, || pools(&emu).contains_key(POOL)).await;
+    let (mut cp, emu, stop) = geo_cluster_with_pool().await;
     // The Ingress is deleted while kube-apiserver is down for cfgeo: deleted, then the server
     // restarts before cfgeo's watch could see the event stream again.
     cp.restart_apiserver().await;
@@ -794,41 +819,13 @@ async fn standard_channel_routes_are_watched_at_the_version_served() {
         apply(&c, obj).await;
     }
     let emu = emulator().await;
-    let cf = client(&emu);
     let zone = emu.zone_id("example.com").unwrap();
-    let shutdown = CancellationToken::new();
-    let s = RecordSettings::new("cfgeo-test", Policy::Sync);
-    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
-        .await
-        .unwrap();
-    let inputs = watch_inputs(
-        c.clone(),
-        &[
-            SourceKind::GatewayTlsroute,
-            SourceKind::GatewayTcproute,
-            SourceKind::GatewayUdproute,
-        ],
-        SourceSettings {
-            annotation_prefixes: vec!["external-dns.alpha.kubernetes.io/".into()],
-            ..SourceSettings::default()
-        },
-        None,
-        None,
-        shutdown.clone(),
-    );
-    let engine = RecordEngine::new(
-        cf,
-        s,
-        zones,
-        Reporter::kube(c.clone(), "cfgeo", None),
-        fast_timing(),
-    );
-    let (tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _keep = tx;
-        engine.run(inputs, leader, sd).await
-    });
+    let kinds = [
+        SourceKind::GatewayTlsroute,
+        SourceKind::GatewayTcproute,
+        SourceKind::GatewayUdproute,
+    ];
+    let shutdown = start_records(&emu, &c, &kinds).await;
     eventually("records from v1 TLS, TCP and UDP routes", T, || {
         let recs = emu.records(&zone);
         ["tls.example.com", "db.example.com", "dns.example.com"]
@@ -840,4 +837,103 @@ async fn standard_channel_routes_are_watched_at_the_version_served() {
     })
     .await;
     shutdown.cancel();
+}
+
+/// Two replicas on a real Lease: one leader at a time; after the leader is killed (its elector
+/// stops without releasing), the other takes over once the Lease expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_on_a_real_lease() {
+    use cfgeo::leader::{self, LeaderConfig};
+    let cp = ControlPlane::start().await;
+    let c = cp.admin().await;
+    let cfg = |id: &str| LeaderConfig {
+        lease_duration: Duration::from_millis(1500),
+        renew_deadline: Duration::from_millis(1000),
+        retry_period: Duration::from_millis(200),
+        ..LeaderConfig::new("default", "cfgeo-real", id)
+    };
+    let (sa, sb) = (CancellationToken::new(), CancellationToken::new());
+    let a = leader::spawn(c.clone(), cfg("a"), sa.clone());
+    let b = leader::spawn(c.clone(), cfg("b"), sb.clone());
+    // Sample both continuously: never two leaders at once.
+    let both = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    {
+        let (ra, rb, both, stop) = (a.subscribe(), b.subscribe(), both.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                if *ra.borrow() && *rb.borrow() {
+                    both.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+    let deadline = std::time::Instant::now() + T;
+    while !a.is_leader() && !b.is_leader() {
+        assert!(std::time::Instant::now() < deadline, "nobody leads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (leader, other) = if a.is_leader() { (&a, &b) } else { (&b, &a) };
+    let lease: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(c.clone(), "default");
+    let holder = lease
+        .get("cfgeo-real")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
+    assert!(holder.is_some(), "the real Lease names its holder");
+    let killed_at = std::time::Instant::now();
+    leader.abort();
+    let mut rx = other.subscribe();
+    tokio::time::timeout(T, rx.wait_for(|l| *l))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = killed_at.elapsed();
+    stop.cancel();
+    assert_eq!(
+        both.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "two leaders at once"
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "the other waited for the Lease to expire ({took:?})"
+    );
+    println!("takeover after a kill on a real Lease: {took:?}");
+    sa.cancel();
+    sb.cancel();
+}
+
+/// etcd compacted past cfgeo's last seen revision while its watch was down: the watch gets
+/// 410 Gone, re-lists, and ends with exactly what exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_history_is_relisted_and_nothing_is_lost() {
+    let (mut cp, emu, stop) = geo_cluster_with_pool().await;
+    cp.restart_apiserver().await;
+    let c2 = cp.admin().await;
+    // While cfgeo's watch reconnects: the Ingress goes, another comes, and history is
+    // compacted past the revision cfgeo last saw.
+    let ing: Api<Ingress> = Api::namespaced(c2.clone(), "shop");
+    ing.delete("web", &DeleteParams::default()).await.unwrap();
+    let mut other = geo_ingress("203.0.113.20");
+    other["metadata"]["name"] = json!("web2");
+    apply(&c2, other).await;
+    for i in 0..20 {
+        apply(
+            &c2,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("churn-{i}"), "namespace": "shop"}}),
+        )
+        .await;
+    }
+    cp.compact_etcd().await;
+    eventually("re-listed: only web2's address", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.20".to_string(), true)])
+    })
+    .await;
+    stop.cancel();
 }

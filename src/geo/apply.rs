@@ -92,6 +92,16 @@ pub async fn read_observed(client: &Client, s: &GeoSettings) -> Result<Observed,
     })
 }
 
+async fn read_lbs(
+    client: &Client,
+    s: &GeoSettings,
+) -> Result<Vec<crate::cloudflare::types::LoadBalancer>, GeoError> {
+    client
+        .list_load_balancers(&s.zone_id)
+        .await
+        .map_err(GeoError::Read)
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -159,10 +169,7 @@ pub async fn reconcile(
             }
             if !lbs_fresh && !report.written.is_empty() {
                 // Our pool changed: check that every LB it serves still lists it.
-                obs.lbs = client
-                    .list_load_balancers(&s.zone_id)
-                    .await
-                    .map_err(GeoError::Read)?;
+                obs.lbs = read_lbs(client, s).await?;
                 lbs_fresh = true;
                 continue;
             }
@@ -170,10 +177,7 @@ pub async fn reconcile(
             return Ok(report);
         }
         if p.phase() == Some(Phase::Lbs) && !lbs_fresh {
-            obs.lbs = client
-                .list_load_balancers(&s.zone_id)
-                .await
-                .map_err(GeoError::Read)?;
+            obs.lbs = read_lbs(client, s).await?;
             lbs_fresh = true;
             continue;
         }
@@ -211,10 +215,7 @@ pub async fn reconcile(
                 Err(e) if matches!(a, Action::CreateLb { .. }) && e.has_code(1003) => {
                     // Another cluster created it first: adopt it at once.
                     tracing::info!(action = %a.describe(), "load balancer already exists; adopting it");
-                    obs.lbs = client
-                        .list_load_balancers(&s.zone_id)
-                        .await
-                        .map_err(GeoError::Read)?;
+                    obs.lbs = read_lbs(client, s).await?;
                     lbs_fresh = true;
                     break;
                 }
