@@ -15,7 +15,8 @@
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
-//! - [`testkit`]: a fake Kubernetes API server used by tests and benchmarks.
+//! - `testkit` (feature `testkit`, on for tests and benchmarks only, never in the binary): a
+//!   fake Kubernetes API server for the faults a real one cannot produce on demand.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -31,4 +32,5 @@ pub mod model;
 pub mod records;
 pub mod sources;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
 pub mod testkit;

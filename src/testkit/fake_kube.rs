@@ -9,6 +9,15 @@
 //! Control over HTTP mirrors the handle: `POST /__fake/drop-watches`, `/__fake/expire-history`,
 //! `/__fake/restart`, `/__fake/pause`, `/__fake/resume`, `/__fake/fail-watches?n=N`,
 //! `/__fake/fail-requests?plural=P&n=N`, and `GET /__fake/counts`.
+//!
+//! Kubernetes behaviour is proven against the real kube-apiserver (`tests/real_kube.rs`). This
+//! fake stays for what a real server cannot do on demand: dropping a watch stream mid-chunk,
+//! failing the next N requests or watches, expiring history at a chosen moment, pausing watch
+//! delivery, answering slowly or wrongly (the fault suite, `tests/faults.rs`, the kill -9 tests
+//! and `tests/leader.rs`'s API-failure step-down), and for runs that start hundreds of API
+//! servers or 10,000s of objects in seconds (the churn test's four clusters, the benchmarks).
+//! The other end-to-end tests still use it too (`tests/geo_e2e.rs`, `tests/records_e2e.rs`,
+//! `tests/geo_migration.rs`); their real-server counterparts are in `tests/real_kube.rs`.
 
 mod json_patch;
 mod selector;

@@ -1,4 +1,4 @@
-//! Test support shipped with the library so integration tests, benchmarks and the fault suite
-//! share it: a fake Kubernetes API server.
+//! Test support, compiled only with the `testkit` feature (tests and benchmarks turn it on;
+//! the shipped binary never contains it): a fake Kubernetes API server.
 
 pub mod fake_kube;
