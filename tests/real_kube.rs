@@ -273,6 +273,19 @@ async fn geo_engine_on_real_ingresses_with_events_the_server_accepts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "a Written Event on Ingress shop/web");
+    // And `kubectl describe` (built from the same Kubernetes release) shows them.
+    let out = std::process::Command::new(control_plane::peer_bin("kubectl"))
+        .args(["describe", "ingress", "web", "-n", "shop", "--kubeconfig"])
+        .arg(cp.admin_kubeconfig())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let events = text.split("Events:").nth(1).unwrap_or("");
+    assert!(
+        out.status.success() && events.contains("Written") && events.contains("cfgeo"),
+        "kubectl describe shows cfgeo's Events: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stop.cancel();
 }
 

@@ -76,9 +76,11 @@ impl Drop for Supervised {
 
 /// A running etcd + kube-apiserver pair.
 pub struct ControlPlane {
-    dir: tempfile::TempDir,
-    etcd: Supervised,
+    // Dropped in this order: kube-apiserver before etcd (it hangs retrying a vanished etcd),
+    // the directory last.
     apiserver: Option<Supervised>,
+    etcd: Supervised,
+    dir: tempfile::TempDir,
     etcd_port: u16,
     api_port: u16,
     ca_pem: String,
