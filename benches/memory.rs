@@ -17,7 +17,9 @@
 //! 380,000 records through the emulator's API is quadratic in the emulator.
 //!
 //! Run: `cargo build --release --bin cfgeo && cargo bench --bench memory`.
-//! Environment: `CFGEO_BENCH_N` (Ingresses, and as many Services; default 10,000), `CFGEO_BIN`
+//! Environment: `CFGEO_BENCH_KUBE=real` (a real kube-apiserver and etcd from scripts/peers.sh
+//! instead of the fake API server; objects are POSTed with their managedFields and
+//! last-applied, then their status), `CFGEO_BENCH_N` (Ingresses, and as many Services; default 10,000), `CFGEO_BIN`
 //! (default `target/release/cfgeo`), `CFGEO_BENCH_LABEL` (suffix of the evidence file, e.g.
 //! `before`), `CFGEO_EVIDENCE_DIR` (default `target/evidence`; writes `memory-N[-label].json`
 //! for scripts/performance.py, and the child's logs under `memory-N[-label].work/`).
@@ -32,6 +34,160 @@ use cfgeo::emulator::{Emulator, EmulatorConfig, EmulatorHandle, Plan, ZoneSpec};
 use cfgeo::records::registry::Labels;
 use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
 use serde_json::{Value, json};
+
+#[path = "../tests/common/control_plane.rs"]
+#[allow(dead_code)]
+mod control_plane;
+
+/// Where the objects live: the fake API server, or a real kube-apiserver and etcd
+/// (`CFGEO_BENCH_KUBE=real`, peers from scripts/peers.sh) with server-side validation and the
+/// managedFields the server keeps itself.
+enum Backend {
+    Fake(FakeKubeHandle),
+    Real {
+        cp: Box<control_plane::ControlPlane>,
+        client: kube::Client,
+        /// Events in the cluster, counted by a background poll.
+        events: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    },
+}
+
+impl Backend {
+    async fn start(real: bool) -> Self {
+        if !real {
+            return Self::Fake(FakeKube::start().await.unwrap());
+        }
+        let cp = control_plane::ControlPlane::start().await;
+        let client = cp.admin().await;
+        let events = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (c, e) = (client.clone(), events.clone());
+        tokio::spawn(async move {
+            let api: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(c);
+            loop {
+                if let Ok(l) = api.list(&Default::default()).await {
+                    e.store(l.items.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        Self::Real {
+            cp: Box::new(cp),
+            client,
+            events,
+        }
+    }
+
+    /// Creates every object (namespaces first), then writes each one's status.
+    async fn load(&self, objs: Vec<Value>) {
+        match self {
+            Self::Fake(k) => objs.into_iter().for_each(|o| {
+                k.apply(o);
+            }),
+            Self::Real { client, .. } => {
+                use futures::StreamExt;
+                let namespaces: std::collections::BTreeSet<String> = objs
+                    .iter()
+                    .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string))
+                    .collect();
+                for ns in namespaces {
+                    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+                        kube::Api::all(client.clone());
+                    let body: k8s_openapi::api::core::v1::Namespace =
+                        serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+                    let _ = api.create(&Default::default(), &body).await;
+                }
+                futures::stream::iter(objs)
+                    .for_each_concurrent(16, |o| async move { real_create(client, o).await })
+                    .await;
+            }
+        }
+    }
+
+    fn set_status(&self, api_version: &str, kind: &str, ns: &str, name: &str, status: Value) {
+        match self {
+            Self::Fake(k) => {
+                k.set_status(api_version, kind, Some(ns), name, status);
+            }
+            Self::Real { client, .. } => {
+                let (client, ns, name) = (client.clone(), ns.to_string(), name.to_string());
+                let body = json!({"status": status});
+                tokio::spawn(async move {
+                    let api: kube::Api<k8s_openapi::api::networking::v1::Ingress> =
+                        kube::Api::namespaced(client, &ns);
+                    api.patch_status(&name, &Default::default(), &kube::api::Patch::Merge(&body))
+                        .await
+                        .unwrap();
+                });
+            }
+        }
+    }
+
+    fn events(&self) -> usize {
+        match self {
+            Self::Fake(k) => {
+                k.request_count("create", "events") + k.request_count("patch", "events")
+            }
+            Self::Real { events, .. } => events.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    fn kubeconfig(&self, work: &std::path::Path) -> PathBuf {
+        match self {
+            Self::Fake(k) => {
+                let p = work.join("kubeconfig");
+                std::fs::write(&p, kubeconfig(k)).unwrap();
+                p
+            }
+            Self::Real { cp, .. } => cp.admin_kubeconfig(),
+        }
+    }
+}
+
+/// POSTs an object as a client would (its managedFields and last-applied included), then its
+/// status through the status subresource.
+async fn real_create(client: &kube::Client, obj: Value) {
+    use kube::api::{DynamicObject, PostParams};
+    let kind = obj["kind"].as_str().unwrap().to_string();
+    let ns = obj["metadata"]["namespace"].as_str().unwrap().to_string();
+    let name = obj["metadata"]["name"].as_str().unwrap().to_string();
+    let ar = if kind == "Ingress" {
+        kube::discovery::ApiResource::erase::<k8s_openapi::api::networking::v1::Ingress>(&())
+    } else {
+        kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&())
+    };
+    let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client.clone(), &ns, &ar);
+    let mut body = obj.clone();
+    let status = body.as_object_mut().unwrap().remove("status");
+    // The server allocates cluster IPs from its own range; 10,000 LoadBalancer Services cannot
+    // each hold node ports (30000-32767), so they are created without, as many clusters do.
+    if let Some(spec) = body["spec"].as_object_mut() {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+        if kind == "Service" {
+            spec.insert("allocateLoadBalancerNodePorts".into(), json!(false));
+            if let Some(ports) = spec.get_mut("ports").and_then(|p| p.as_array_mut()) {
+                for p in ports {
+                    if let Some(p) = p.as_object_mut() {
+                        p.remove("nodePort");
+                    }
+                }
+            }
+        }
+    }
+    let dynobj: DynamicObject = serde_json::from_value(body).unwrap();
+    api.create(&PostParams::default(), &dynobj)
+        .await
+        .unwrap_or_else(|e| panic!("creating {kind} {ns}/{name}: {e}"));
+    if let Some(st) = status {
+        api.patch_status(
+            &name,
+            &Default::default(),
+            &kube::api::Patch::Merge(&json!({ "status": st })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status of {kind} {ns}/{name}: {e}"));
+    }
+}
 
 const DEFAULT_N: usize = 10_000;
 const GOAL_MIB: f64 = 64.0;
@@ -483,6 +639,12 @@ async fn main() {
         "{} not found: build it first (cargo build --release --bin cfgeo) or set CFGEO_BIN",
         bin.display()
     );
+    let real_kube = std::env::var("CFGEO_BENCH_KUBE").is_ok_and(|v| v == "real");
+    let label = if real_kube && label.is_empty() {
+        "real-kube".to_string()
+    } else {
+        label
+    };
     let stem = if label.is_empty() {
         format!("memory-{n}")
     } else {
@@ -499,17 +661,20 @@ async fn main() {
     .await
     .unwrap();
     let zone_id = emu.zone_id("example.com").unwrap();
-    let kube = FakeKube::start().await.unwrap();
+    let real = std::env::var("CFGEO_BENCH_KUBE").is_ok_and(|v| v == "real");
+    let kube = Backend::start(real).await;
     let (mut ing_bytes, mut ing_meta, mut svc_bytes, mut svc_meta) = (0, 0, 0, 0);
+    let mut objs = Vec::with_capacity(2 * n);
     for i in 0..n {
         let (ing, svc) = (ingress(i), service(i));
         if i == 1 {
             (ing_bytes, ing_meta) = sizes(&ing);
             (svc_bytes, svc_meta) = sizes(&svc);
         }
-        kube.apply(ing);
-        kube.apply(svc);
+        objs.push(ing);
+        objs.push(svc);
     }
+    kube.load(objs).await;
     let geo = (0..n).filter(|i| is_geo(*i)).count();
     let hostnames = (n - geo) + n;
     let load_time = bench_started.elapsed();
@@ -519,8 +684,7 @@ async fn main() {
         load_time.as_secs_f64()
     );
 
-    let kubeconfig_path = work.join("kubeconfig");
-    std::fs::write(&kubeconfig_path, kubeconfig(&kube)).unwrap();
+    let kubeconfig_path = kube.kubeconfig(&work);
     let spawn = |name: &str| -> Proc {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = work.join(format!("cfgeo-{name}.log"));
@@ -561,9 +725,7 @@ async fn main() {
     // quadratic (hours at 100,000), so the records are seeded directly instead: this first
     // process then writes only the geo pool, monitor and load balancer, and the restart below
     // is measured exactly as at the other sizes.
-    let events = |k: &FakeKubeHandle| {
-        k.request_count("create", "events") + k.request_count("patch", "events")
-    };
+    let events = |k: &Backend| k.events();
     let seed = std::env::var("CFGEO_BENCH_SEED").map_or(n > 10_000, |v| v == "1");
     if seed {
         seed_zone(&emu, &zone_id, n);
@@ -637,7 +799,7 @@ async fn main() {
         kube.set_status(
             "networking.k8s.io/v1",
             "Ingress",
-            Some(&format!("team-{}", i % 50)),
+            &format!("team-{}", i % 50),
             &format!("web-{i}"),
             json!({"loadBalancer": {"ingress": [{"ip": ip(10, i, 1)}]}}),
         );
@@ -657,6 +819,7 @@ async fn main() {
     let evidence = json!({
         "bench": "memory",
         "label": label,
+        "kube": if real_kube { "real kube-apiserver v1.36.3 + etcd" } else { "fake API server" },
         "binary": bin.display().to_string(),
         "n_ingresses": n,
         "n_services": n,

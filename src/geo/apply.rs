@@ -369,3 +369,67 @@ fn replace<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {
         None => v.push(item),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudflare::ApiMessage;
+    use crate::cloudflare::types::LoadBalancerPatch;
+
+    fn api(status: u16, code: i64, message: &str) -> CloudflareError {
+        CloudflareError::Api {
+            endpoint: "load_balancers.patch",
+            status,
+            errors: vec![ApiMessage {
+                code,
+                message: message.into(),
+            }],
+        }
+    }
+
+    fn hint(a: &Action, e: CloudflareError) -> Option<&'static str> {
+        match write_err(a, e) {
+            GeoError::Write { hint, .. } => hint,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hints_appear_only_where_they_apply() {
+        let lb = Action::PatchLb {
+            id: "l".into(),
+            name: "app.example.com".into(),
+            patch: LoadBalancerPatch::default(),
+        };
+        let pool = Action::DeletePool {
+            id: "p".into(),
+            name: "k8s-pool-x-eu".into(),
+        };
+        let steering = hint(
+            &lb,
+            api(
+                400,
+                1002,
+                "steering_policy proximity is not available on this plan",
+            ),
+        );
+        assert!(steering.is_some_and(|h| h.contains("Traffic Steering")));
+        // A coordinates error on an LB is not about the add-on.
+        assert_eq!(
+            hint(
+                &lb,
+                api(
+                    400,
+                    1002,
+                    "Proximity Load Balancer has pools missing Latitude/Longitude"
+                )
+            ),
+            None
+        );
+        // The steering hint never lands on a pool write, whatever the text.
+        assert_eq!(hint(&pool, api(400, 1002, "steering")), None);
+        let perm = hint(&pool, api(403, 10000, "Authentication error"));
+        assert!(perm.is_some_and(|h| h.contains("Monitors and Pools Edit")));
+        assert_eq!(hint(&pool, api(412, 1005, "referenced")), None);
+    }
+}
