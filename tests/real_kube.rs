@@ -950,3 +950,53 @@ async fn a_compacted_history_is_relisted_and_nothing_is_lost() {
     .await;
     stop.cancel();
 }
+
+/// Drain and label removal through the real API: the annotation drains, removing the label
+/// is a deletion for the geo engine (the label selector is the server's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_and_label_removal_through_the_real_api() {
+    let (cp, emu, stop) = geo_cluster_with_pool().await;
+    let c = cp.admin().await;
+    let ing: Api<Ingress> = Api::namespaced(c.clone(), "shop");
+    let merge = |v: Value| Patch::Merge(v);
+    ing.patch(
+        "web",
+        &PatchParams::default(),
+        &merge(json!({"metadata": {"annotations": {"cfgeo.io/drain": "true"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("drained", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), false)])
+    })
+    .await;
+    assert_eq!(
+        lb_pool_names(&emu, "app.example.com"),
+        Some(vec![POOL.to_string()])
+    );
+    ing.patch(
+        "web",
+        &PatchParams::default(),
+        &merge(json!({"metadata": {"annotations": {"cfgeo.io/drain": null}}})),
+    )
+    .await
+    .unwrap();
+    eventually("undrained", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), true)])
+    })
+    .await;
+    ing.patch(
+        "web",
+        &PatchParams::default(),
+        &merge(json!({"metadata": {"labels": {"dns.external/geo-route": null}}})),
+    )
+    .await
+    .unwrap();
+    // The only cluster: its pool stays in the LB as a drained placeholder.
+    eventually("label removed: drained placeholder", T, || {
+        pools(&emu).get(POOL) == Some(&vec![("203.0.113.10".to_string(), false)])
+            && lb_pool_names(&emu, "app.example.com") == Some(vec![POOL.to_string()])
+    })
+    .await;
+    stop.cancel();
+}

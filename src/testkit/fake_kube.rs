@@ -10,14 +10,20 @@
 //! `/__fake/restart`, `/__fake/pause`, `/__fake/resume`, `/__fake/fail-watches?n=N`,
 //! `/__fake/fail-requests?plural=P&n=N`, and `GET /__fake/counts`.
 //!
-//! Kubernetes behaviour is proven against the real kube-apiserver (`tests/real_kube.rs`). This
-//! fake stays for what a real server cannot do on demand: dropping a watch stream mid-chunk,
-//! failing the next N requests or watches, expiring history at a chosen moment, pausing watch
-//! delivery, answering slowly or wrongly (the fault suite, `tests/faults.rs`, the kill -9 tests
-//! and `tests/leader.rs`'s API-failure step-down), and for runs that start hundreds of API
-//! servers or 10,000s of objects in seconds (the churn test's four clusters, the benchmarks).
-//! The other end-to-end tests still use it too (`tests/geo_e2e.rs`, `tests/records_e2e.rs`,
-//! `tests/geo_migration.rs`); their real-server counterparts are in `tests/real_kube.rs`.
+//! Kubernetes behaviour is proven against the real kube-apiserver (`tests/real_kube.rs`: both
+//! engines on real objects, RBAC, Events, Leases, restarts, compaction, two clusters, memory).
+//! This fake stays for what a real server cannot do on demand:
+//! - faults: dropping a watch stream mid-chunk, failing the next N requests or watches,
+//!   expiring history at a chosen moment, pausing watch delivery, answering slowly or wrongly
+//!   (`tests/faults.rs`, `tests/crash.rs`, `tests/leader.rs`'s step-down on API failure,
+//!   `tests/geo_e2e.rs`'s deletion while the watch is down);
+//! - objects a real server refuses but `--manifests` can carry (`tests/geo_e2e.rs`'s bad
+//!   Ingresses: a non-IP in `status.loadBalancer.ingress[].ip`);
+//! - many API servers or many objects started in milliseconds, where the Kubernetes side is
+//!   incidental and Cloudflare's is under test (`tests/geo_churn.rs`'s four clusters,
+//!   `tests/geo_concurrency.rs`, `tests/geo_migration.rs`, `tests/records_e2e.rs`, the
+//!   benchmarks; each behaviour they rely on has a real-server counterpart in
+//!   `tests/real_kube.rs`).
 
 mod json_patch;
 mod selector;
