@@ -15,6 +15,7 @@ use cfgeo::records::inputs::watch_inputs;
 use cfgeo::records::sources::SourceSettings;
 use cfgeo::sources::kube_watch;
 use common::control_plane::ControlPlane;
+use common::real::*;
 use common::*;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,108 +27,6 @@ use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(30);
 const POOL: &str = "k8s-pool-fra1-eu";
-
-fn pp() -> PatchParams {
-    PatchParams::apply("cfgeo-test").force()
-}
-
-/// Server-side applies any object; `status`, when the object has one, goes through the status
-/// subresource as a controller would write it.
-async fn apply(client: &kube::Client, obj: Value) -> DynamicObject {
-    let (group, version) = match obj["apiVersion"].as_str().unwrap().split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (
-            String::new(),
-            obj["apiVersion"].as_str().unwrap().to_string(),
-        ),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, obj["kind"].as_str().unwrap());
-    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("discovery of {gvk:?}: {e}"));
-    let name = obj["metadata"]["name"].as_str().unwrap().to_string();
-    let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
-        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), ns, &ar)
-        }
-        _ => Api::all_with(client.clone(), &ar),
-    };
-    let mut body = obj.clone();
-    let status = body.as_object_mut().unwrap().remove("status");
-    let out = api
-        .patch(&name, &pp(), &Patch::Apply(&body))
-        .await
-        .unwrap_or_else(|e| panic!("applying {}/{name}: {e}", gvk.kind));
-    match status {
-        Some(st) => api
-            .patch_status(
-                &name,
-                &pp(),
-                &Patch::Apply(&json!({
-                    "apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                    "metadata": {"name": name, "namespace": obj["metadata"]["namespace"]},
-                    "status": st,
-                })),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("status of {}/{name}: {e}", gvk.kind)),
-        None => out,
-    }
-}
-
-async fn namespace(client: &kube::Client, name: &str) {
-    apply(
-        client,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-    )
-    .await;
-}
-
-/// Applies every CustomResourceDefinition in `files` and waits until each is Established.
-async fn install_crds(client: &kube::Client, files: &[std::path::PathBuf]) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut names = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-        for d in docs {
-            if d["kind"] != "CustomResourceDefinition" {
-                continue;
-            }
-            let name = d["metadata"]["name"].as_str().unwrap().to_string();
-            api.patch(&name, &pp(), &Patch::Apply(&d)).await.unwrap();
-            names.push(name);
-        }
-    }
-    for name in names {
-        let cond = kube::runtime::conditions::is_crd_established();
-        kube::runtime::wait::await_condition(api.clone(), &name, cond)
-            .await
-            .unwrap();
-    }
-}
-
-fn gateway_crds(channel: &str) -> Vec<std::path::PathBuf> {
-    let dir = control_plane::peer_bin("etcd")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("gateway-api")
-        .join(channel);
-    [
-        "gatewayclasses",
-        "gateways",
-        "httproutes",
-        "grpcroutes",
-        "tlsroutes",
-        "tcproutes",
-        "udproutes",
-    ]
-    .iter()
-    .map(|k| dir.join(format!("gateway.networking.k8s.io_{k}.yaml")))
-    .collect()
-}
 
 fn geo_ingress(addr: &str) -> Value {
     json!({
@@ -149,20 +48,6 @@ async fn start_records(
     kinds: &[SourceKind],
 ) -> CancellationToken {
     start_records_as(emu, c, kinds, "cfgeo-test").await
-}
-
-/// Waits until the emulator has received no call for one second: the engines are idle.
-async fn quiet(emu: &cfgeo::emulator::EmulatorHandle) {
-    let mut last = (emu.call_log().len(), std::time::Instant::now());
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let n = emu.call_log().len();
-        if n != last.0 {
-            last = (n, std::time::Instant::now());
-        } else if last.1.elapsed() >= Duration::from_secs(1) {
-            return;
-        }
-    }
 }
 
 /// The same, with the TXT owner id `owner`.
