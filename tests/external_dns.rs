@@ -510,3 +510,203 @@ async fn external_dns_without_a_wildcard_replacement_fails_on_the_wildcard_txt()
             .any(|r| r.contains("wildcard") || r.contains("a-*"))
     );
 }
+
+/// Case 3: both run together, cfgeo (owner `cfgeo-a`, namespace team-a) and external-dns
+/// (owner `xdns-b`, namespace team-b, `--interval=2s`), over disjoint hostnames, while both
+/// teams change addresses. A sampler checks every 10 ms that no record of one owner ever has
+/// the other's content or ownership TXT; a hostname both claim stays with its first owner.
+/// `CFGEO_SIDE_BY_SIDE_SECS` sets the length (CI default 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_neither_touches_the_others_records() {
+    let secs: u64 = std::env::var("CFGEO_SIDE_BY_SIDE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let cp = ControlPlane::start().await;
+    let c = cp.admin().await;
+    for ns in ["team-a", "team-b"] {
+        namespace(&c, ns).await;
+    }
+    let ing = |ns: &str, name: &str, hosts: &[&str], ip: &str| {
+        let rules: Vec<Value> = hosts.iter().map(|h| json!({"host": h})).collect();
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"rules": rules,
+                "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+            "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
+    };
+    // team-a claims both.example.com first.
+    apply(
+        &c,
+        ing(
+            "team-a",
+            "a",
+            &["a.example.com", "both.example.com"],
+            "192.0.2.10",
+        ),
+    )
+    .await;
+    let emu = emulator().await;
+    let zone = emu.zone_id("example.com").unwrap();
+    let cf = client(&emu);
+    let shutdown = CancellationToken::new();
+    let mut s = RecordSettings::new("cfgeo-a", Policy::Sync);
+    s.plan.domains = DomainFilter::new(&["example.com".to_string()], &[], None, None).unwrap();
+    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
+        .await
+        .unwrap();
+    let inputs = watch_inputs(
+        c.clone(),
+        &[SourceKind::Ingress],
+        SourceSettings::default(),
+        Some("team-a"),
+        None,
+        shutdown.clone(),
+    );
+    let engine = RecordEngine::new(
+        cf,
+        s,
+        zones,
+        Reporter::kube(c.clone(), "cfgeo", None),
+        fast_timing(),
+    );
+    let (tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _keep = tx;
+        engine.run(inputs, leader, sd).await
+    });
+    let content = |name: &str| -> Vec<String> {
+        emu.records(&zone)
+            .iter()
+            .filter(|r| r.record_type == "A" && r.name == name)
+            .map(|r| r.content.clone())
+            .collect()
+    };
+    eventually("cfgeo owns both.example.com first", T, || {
+        content("both.example.com") == vec!["192.0.2.10".to_string()]
+    })
+    .await;
+    apply(
+        &c,
+        ing(
+            "team-b",
+            "b",
+            &["b.example.com", "both.example.com"],
+            "198.51.100.20",
+        ),
+    )
+    .await;
+    let xdns = std::process::Command::new(control_plane::peer_bin("external-dns"))
+        .args([
+            "--provider=cloudflare",
+            "--source=ingress",
+            "--namespace=team-b",
+            "--registry=txt",
+            "--txt-owner-id=xdns-b",
+            "--policy=sync",
+            "--domain-filter=example.com",
+            "--interval=2s",
+            "--events",
+            "--metrics-address=127.0.0.1:0",
+        ])
+        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("CF_API_TOKEN", "xdns-side-by-side-token")
+        .env("CLOUDFLARE_BASE_URL", emu.base_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _xdns = Kill(xdns);
+    eventually("external-dns wrote b.example.com", T, || {
+        content("b.example.com") == vec!["198.51.100.20".to_string()]
+    })
+    .await;
+    // Churn both teams' addresses; sample the zone.
+    let owner_of = |name: &str| -> Option<String> {
+        emu.records(&zone)
+            .iter()
+            .find(|r| r.record_type == "TXT" && r.name == format!("a-{name}"))
+            .and_then(|r| {
+                r.content
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("external-dns/owner=").map(str::to_string))
+            })
+    };
+    let a_ips: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(vec!["192.0.2.10".into()]);
+    let b_ips: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(vec!["198.51.100.20".into()]);
+    let mut violations = Vec::new();
+    let start = std::time::Instant::now();
+    let mut round = 0u32;
+    let mut next_change = start;
+    while start.elapsed() < Duration::from_secs(secs) {
+        if std::time::Instant::now() >= next_change {
+            round += 1;
+            let (ns, name, hosts, ip, list) = if round.is_multiple_of(2) {
+                (
+                    "team-a",
+                    "a",
+                    ["a.example.com", "both.example.com"],
+                    format!("192.0.2.{}", 10 + round % 200),
+                    &a_ips,
+                )
+            } else {
+                (
+                    "team-b",
+                    "b",
+                    ["b.example.com", "both.example.com"],
+                    format!("198.51.100.{}", 20 + round % 200),
+                    &b_ips,
+                )
+            };
+            list.lock().unwrap().push(ip.clone());
+            apply(&c, ing(ns, name, &hosts, &ip)).await;
+            next_change = std::time::Instant::now() + Duration::from_millis(1500);
+        }
+        let a = a_ips.lock().unwrap().clone();
+        let b = b_ips.lock().unwrap().clone();
+        for (name, own, other, owner) in [
+            ("a.example.com", &a, &b, "cfgeo-a"),
+            ("both.example.com", &a, &b, "cfgeo-a"),
+            ("b.example.com", &b, &a, "xdns-b"),
+        ] {
+            for ip in content(name) {
+                if other.contains(&ip) || !own.contains(&ip) {
+                    violations.push(format!("{name} holds {ip}"));
+                }
+            }
+            if let Some(o) = owner_of(name)
+                && o != owner
+            {
+                violations.push(format!("{name} owned by {o}"));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let last_a = a_ips.lock().unwrap().last().cloned().unwrap();
+    let last_b = b_ips.lock().unwrap().last().cloned().unwrap();
+    eventually("each converged on its own last address", T, || {
+        content("a.example.com") == vec![last_a.clone()]
+            && content("both.example.com") == vec![last_a.clone()]
+            && content("b.example.com") == vec![last_b.clone()]
+    })
+    .await;
+    assert!(
+        violations.is_empty(),
+        "a record crossed owners: {:?}",
+        &violations[..violations.len().min(10)]
+    );
+    assert_eq!(owner_of("both.example.com").as_deref(), Some("cfgeo-a"));
+    assert_eq!(owner_of("b.example.com").as_deref(), Some("xdns-b"));
+    println!("side by side for {secs} s: {round} address changes, 0 crossings");
+    shutdown.cancel();
+}
