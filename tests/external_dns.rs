@@ -9,13 +9,10 @@ mod common;
 use std::time::Duration;
 
 use cfgeo::config::SourceKind;
-use cfgeo::events::Reporter;
 use cfgeo::records::Policy;
-use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
+use cfgeo::records::engine::RecordSettings;
 use cfgeo::records::filter::DomainFilter;
-use cfgeo::records::inputs::watch_inputs;
 use cfgeo::records::registry::TxtNaming;
-use cfgeo::records::sources::SourceSettings;
 use common::control_plane::ControlPlane;
 use common::real::*;
 use common::*;
@@ -208,42 +205,16 @@ fn run_external_dns(cp: &ControlPlane, emu: &cfgeo::emulator::EmulatorHandle) ->
 
 /// cfgeo's record engine over `KINDS` with `cfgeo_settings`.
 async fn start_cfgeo(emu: &cfgeo::emulator::EmulatorHandle, c: &kube::Client) -> CancellationToken {
-    let cf = client(emu);
-    let zone = emu.zone_id("example.com").unwrap();
-    let shutdown = CancellationToken::new();
-    let s = cfgeo_settings();
-    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
-        .await
-        .unwrap();
-    let inputs = watch_inputs(
-        c.clone(),
-        KINDS,
-        SourceSettings {
-            annotation_prefixes: vec![
-                "external-dns.alpha.kubernetes.io/".into(),
-                "external-dns.kubernetes.io/".into(),
-            ],
-            ..SourceSettings::default()
-        },
-        None,
-        None,
-        shutdown.clone(),
-    );
-    let engine = RecordEngine::new(
-        cf,
-        s,
-        zones,
-        Reporter::kube(c.clone(), "cfgeo", None),
-        fast_timing(),
-    )
-    .with_status_writer(c.clone());
-    let (tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _keep = tx;
-        engine.run(inputs, leader, sd).await
-    });
-    shutdown
+    start_record_engine(emu, c, KINDS, cfgeo_settings(), None).await
+}
+
+/// A Service annotated only under the v0.21 prefix (`external-dns.alpha.kubernetes.io/`).
+fn legacy_service() -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "legacy", "namespace": "shop",
+            "annotations": {"external-dns.alpha.kubernetes.io/hostname": "legacy.example.com"}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.6"}]}}})
 }
 
 /// cfgeo converged on the object set: every wanted record is there and the engine is idle.
@@ -348,15 +319,7 @@ async fn rich_zone_from_cfgeo_gives_external_dns_zero_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_records_each_writes_for_the_same_objects() {
     let (cp, c) = cluster().await;
-    apply(
-        &c,
-        json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "legacy", "namespace": "shop",
-                "annotations": {"external-dns.alpha.kubernetes.io/hostname": "legacy.example.com"}},
-            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
-            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.6"}]}}}),
-    )
-    .await;
+    apply(&c, legacy_service()).await;
     let peer = emulator().await;
     run_external_dns(&cp, &peer);
     let theirs = zone_rows(&peer);
@@ -437,15 +400,7 @@ async fn the_records_each_writes_for_the_same_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_dns_after_cfgeo_deletes_records_of_alpha_only_annotations() {
     let (cp, c) = cluster().await;
-    apply(
-        &c,
-        json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "legacy", "namespace": "shop",
-                "annotations": {"external-dns.alpha.kubernetes.io/hostname": "legacy.example.com"}},
-            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
-            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.6"}]}}}),
-    )
-    .await;
+    apply(&c, legacy_service()).await;
     let emu = emulator().await;
     let shutdown = start_cfgeo(&emu, &c).await;
     cfgeo_converged(&emu).await;
@@ -548,34 +503,9 @@ async fn side_by_side_neither_touches_the_others_records() {
     .await;
     let emu = emulator().await;
     let zone = emu.zone_id("example.com").unwrap();
-    let cf = client(&emu);
-    let shutdown = CancellationToken::new();
     let mut s = RecordSettings::new("cfgeo-a", Policy::Sync);
     s.plan.domains = DomainFilter::new(&["example.com".to_string()], &[], None, None).unwrap();
-    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
-        .await
-        .unwrap();
-    let inputs = watch_inputs(
-        c.clone(),
-        &[SourceKind::Ingress],
-        SourceSettings::default(),
-        Some("team-a"),
-        None,
-        shutdown.clone(),
-    );
-    let engine = RecordEngine::new(
-        cf,
-        s,
-        zones,
-        Reporter::kube(c.clone(), "cfgeo", None),
-        fast_timing(),
-    );
-    let (tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _keep = tx;
-        engine.run(inputs, leader, sd).await
-    });
+    let shutdown = start_record_engine(&emu, &c, &[SourceKind::Ingress], s, Some("team-a")).await;
     let content = |name: &str| -> Vec<String> {
         emu.records(&zone)
             .iter()

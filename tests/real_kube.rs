@@ -10,9 +10,7 @@ use cfgeo::config::SourceKind;
 use cfgeo::events::Reporter;
 use cfgeo::geo::engine::GeoEngine;
 use cfgeo::records::Policy;
-use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
-use cfgeo::records::inputs::watch_inputs;
-use cfgeo::records::sources::SourceSettings;
+use cfgeo::records::engine::RecordSettings;
 use cfgeo::sources::kube_watch;
 use common::control_plane::ControlPlane;
 use common::real::*;
@@ -41,58 +39,20 @@ fn geo_ingress(addr: &str) -> Value {
     })
 }
 
-/// A record synchronizer over `kinds`, watching `client`, writing into the emulator's zone.
+/// A record synchronizer (owner `cfgeo-test`) over `kinds`, watching `client`.
 async fn start_records(
     emu: &cfgeo::emulator::EmulatorHandle,
     c: &kube::Client,
     kinds: &[SourceKind],
 ) -> CancellationToken {
-    start_records_as(emu, c, kinds, "cfgeo-test").await
-}
-
-/// The same, with the TXT owner id `owner`.
-async fn start_records_as(
-    emu: &cfgeo::emulator::EmulatorHandle,
-    c: &kube::Client,
-    kinds: &[SourceKind],
-    owner: &str,
-) -> CancellationToken {
-    let cf = client(emu);
-    let zone = emu.zone_id("example.com").unwrap();
-    let shutdown = CancellationToken::new();
-    let s = RecordSettings::new(owner, Policy::Sync);
-    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &s.plan.domains)
-        .await
-        .unwrap();
-    let inputs = watch_inputs(
-        c.clone(),
+    start_record_engine(
+        emu,
+        c,
         kinds,
-        SourceSettings {
-            annotation_prefixes: vec![
-                "external-dns.alpha.kubernetes.io/".into(),
-                "external-dns.kubernetes.io/".into(),
-            ],
-            ..SourceSettings::default()
-        },
+        RecordSettings::new("cfgeo-test", Policy::Sync),
         None,
-        None,
-        shutdown.clone(),
-    );
-    let engine = RecordEngine::new(
-        cf,
-        s,
-        zones,
-        Reporter::kube(c.clone(), "cfgeo", None),
-        fast_timing(),
     )
-    .with_status_writer(c.clone());
-    let (tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _keep = tx;
-        engine.run(inputs, leader, sd).await
-    });
-    shutdown
+    .await
 }
 
 /// A control plane with the shop namespace and the geo Ingress at 203.0.113.10, and a geo
@@ -908,147 +868,4 @@ async fn drain_and_label_removal_through_the_real_api() {
     })
     .await;
     stop.cancel();
-}
-
-/// The real external-dns (v0.22.0, cloudflare-go v7) pointed at the emulator through
-/// `CLOUDFLARE_BASE_URL`: it reaches it (its calls are in the emulator's log), writes the
-/// zone, and cfgeo with the same owner id then adopts every record with zero writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_dns_then_cfgeo_adopts_with_zero_writes() {
-    let cp = ControlPlane::start().await;
-    let c = cp.admin().await;
-    namespace(&c, "shop").await;
-    apply(
-        &c,
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"rules": [{"host": "web.example.com"}],
-                "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
-            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}),
-    )
-    .await;
-    let emu = emulator().await;
-    let zone = emu.zone_id("example.com").unwrap();
-    let out = std::process::Command::new(control_plane::peer_bin("external-dns"))
-        .args([
-            "--provider=cloudflare",
-            "--source=ingress",
-            "--registry=txt",
-            "--txt-owner-id=peer",
-            "--policy=sync",
-            "--domain-filter=example.com",
-            "--once",
-            "--metrics-address=127.0.0.1:0",
-            "--log-level=debug",
-        ])
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("CF_API_TOKEN", TOKEN)
-        .env("CLOUDFLARE_BASE_URL", emu.base_url())
-        .output()
-        .unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    let calls = emu.call_log();
-    assert!(
-        !calls.is_empty(),
-        "external-dns did not reach the emulator (CLOUDFLARE_BASE_URL): {log}"
-    );
-    assert!(out.status.success(), "external-dns failed: {log}");
-    let recs = emu.records(&zone);
-    println!(
-        "external-dns wrote: {:?}",
-        recs.iter()
-            .map(|r| format!("{} {} {}", r.record_type, r.name, r.content))
-            .collect::<Vec<_>>()
-    );
-    assert!(
-        recs.iter().any(|r| r.record_type == "A"
-            && r.name == "web.example.com"
-            && r.content == "192.0.2.1"),
-        "{log}"
-    );
-    emu.reset_calls();
-    let shutdown = start_records_as(&emu, &c, &[SourceKind::Ingress], "peer").await;
-    eventually("cfgeo's first pass listed the zone", T, || {
-        emu.call_log()
-            .iter()
-            .any(|c| c.route.ends_with("/dns_records"))
-    })
-    .await;
-    quiet(&emu).await;
-    let writes: Vec<String> = emu
-        .call_log()
-        .iter()
-        .filter(|c| c.method != "GET")
-        .map(|c| format!("{} {}", c.method, c.route))
-        .collect();
-    assert!(
-        writes.is_empty(),
-        "cfgeo adopted external-dns's zone with writes: {writes:?}"
-    );
-    shutdown.cancel();
-}
-
-/// cfgeo writes the zone first; the real external-dns with the same owner id, run `--once` on
-/// the same objects, finds nothing to change: no write reaches the emulator.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cfgeo_then_external_dns_plans_zero_changes() {
-    let cp = ControlPlane::start().await;
-    let c = cp.admin().await;
-    namespace(&c, "shop").await;
-    apply(
-        &c,
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"rules": [{"host": "web.example.com"}, {"host": "www.example.com"}],
-                "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
-            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}),
-    )
-    .await;
-    let emu = emulator().await;
-    let zone = emu.zone_id("example.com").unwrap();
-    let shutdown = start_records_as(&emu, &c, &[SourceKind::Ingress], "peer").await;
-    eventually("cfgeo wrote both hostnames", T, || {
-        let recs = emu.records(&zone);
-        ["web.example.com", "www.example.com"]
-            .iter()
-            .all(|n| recs.iter().any(|r| r.record_type == "A" && r.name == *n))
-    })
-    .await;
-    quiet(&emu).await;
-    shutdown.cancel();
-    emu.reset_calls();
-    let out = std::process::Command::new(control_plane::peer_bin("external-dns"))
-        .args([
-            "--provider=cloudflare",
-            "--source=ingress",
-            "--registry=txt",
-            "--txt-owner-id=peer",
-            "--policy=sync",
-            "--domain-filter=example.com",
-            "--once",
-            "--metrics-address=127.0.0.1:0",
-        ])
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("CF_API_TOKEN", TOKEN)
-        .env("CLOUDFLARE_BASE_URL", emu.base_url())
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "external-dns failed: {log}");
-    let calls = emu.call_log();
-    assert!(!calls.is_empty(), "external-dns reached the emulator");
-    let writes: Vec<String> = calls
-        .iter()
-        .filter(|c| c.method != "GET")
-        .map(|c| format!("{} {}", c.method, c.route))
-        .collect();
-    assert!(
-        writes.is_empty(),
-        "external-dns would change cfgeo's records: {writes:?}\n{log}"
-    );
 }

@@ -125,3 +125,44 @@ pub async fn quiet(emu: &cfgeo::emulator::EmulatorHandle) {
         }
     }
 }
+
+/// A record synchronizer with `settings` over `kinds` (in `namespace`, or all), watching
+/// `client`, writing into the emulator's example.com zone; stops when the token is cancelled.
+pub async fn start_record_engine(
+    emu: &cfgeo::emulator::EmulatorHandle,
+    client: &kube::Client,
+    kinds: &[cfgeo::config::SourceKind],
+    settings: cfgeo::records::engine::RecordSettings,
+    namespace: Option<&str>,
+) -> tokio_util::sync::CancellationToken {
+    use cfgeo::records::engine::{RecordEngine, resolve_zones};
+    let cf = super::client(emu);
+    let zone = emu.zone_id("example.com").unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let zones = resolve_zones(&cf, std::slice::from_ref(&zone), &settings.plan.domains)
+        .await
+        .unwrap();
+    let inputs = cfgeo::records::inputs::watch_inputs(
+        client.clone(),
+        kinds,
+        cfgeo::records::sources::SourceSettings::default(),
+        namespace,
+        None,
+        shutdown.clone(),
+    );
+    let engine = RecordEngine::new(
+        cf,
+        settings,
+        zones,
+        cfgeo::events::Reporter::kube(client.clone(), "cfgeo", None),
+        super::fast_timing(),
+    )
+    .with_status_writer(client.clone());
+    let (tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _keep = tx;
+        engine.run(inputs, leader, sd).await
+    });
+    shutdown
+}
