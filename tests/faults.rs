@@ -3266,6 +3266,9 @@ async fn secrets_in_process(ev: &mut Evidence) -> BTreeMap<&'static str, (usize,
         .finish();
     // Current-thread runtime: every task of this test logs through this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary may have registered a callsite (with no subscriber of their
+    // own) before this scoped one existed; recompute so none stays cached as "never".
+    tracing::callsite::rebuild_interest_cache();
     let mut seen: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     let mut note = |what: &'static str, text: &str| {
         let e = seen.entry(what).or_default();
