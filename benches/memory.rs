@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use cfgeo::emulator::{Emulator, EmulatorConfig, EmulatorHandle, Plan, ZoneSpec};
 use cfgeo::records::registry::Labels;
-use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
+use fake_kube::{FakeKube, FakeKubeHandle};
 use serde_json::{Value, json};
 
 #[path = "../tests/common/control_plane.rs"]

@@ -24,8 +24,8 @@ use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::watch_inputs;
 use cfgeo::records::registry::Labels;
 use cfgeo::records::sources::SourceSettings;
-use cfgeo::testkit::fake_kube::FakeKube;
 use common::*;
+use fake_kube::FakeKube;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

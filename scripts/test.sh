@@ -13,14 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== fmt and clippy"
-cargo fmt --check
-cargo clippy --all-targets --quiet -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== real peers (kube-apiserver, etcd, external-dns, Gateway API CRDs; built from Go modules once)"
 scripts/peers.sh
 echo "== deploy tools and validation: chart and manifests rendered and validated against the Kubernetes schemas"
 scripts/validate-deploy.sh
 echo "== cargo test (the real-kube tests use the peers and the chart rendered by helm)"
-cargo test --quiet
+cargo test --workspace --quiet
 echo "== benchmarks, quick profile (1,000 objects; the full report is scripts/evidence.sh)"
 CFGEO_BENCH_N=1000 cargo bench --quiet --profile dev --bench records --bench plan > target/bench-quick.log
 echo "== contract tools"

@@ -15,8 +15,9 @@
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
-//! - `testkit` (feature `testkit`, on for tests and benchmarks only, never in the binary): a
-//!   fake Kubernetes API server for the faults a real one cannot produce on demand.
+//!
+//! Test support is not here: the fake Kubernetes API server, for faults a real one cannot
+//! produce on demand, is the dev-only crate `crates/fake-kube`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -32,5 +33,3 @@ pub mod model;
 pub mod records;
 pub mod sources;
 pub mod telemetry;
-#[cfg(feature = "testkit")]
-pub mod testkit;

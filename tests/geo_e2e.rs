@@ -334,7 +334,7 @@ async fn failed_lb_read_shrinks_nothing_and_foreign_pool_is_untouched() {
 #[tokio::test]
 async fn second_pass_makes_only_reads() {
     let emu = emulator().await;
-    let kube = cfgeo::testkit::fake_kube::FakeKube::start().await.unwrap();
+    let kube = fake_kube::FakeKube::start().await.unwrap();
     kube.apply(ingress("web", "fra1", &["203.0.113.10"]));
     let ing: Vec<std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>> = kube
         .list_resources::<k8s_openapi::api::networking::v1::Ingress>()

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cfgeo::leader::{self, LeaderConfig, LeaderHandle};
-use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
+use fake_kube::{FakeKube, FakeKubeHandle};
 use k8s_openapi::api::coordination::v1::Lease;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -14,8 +14,8 @@ use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::{Inputs, watch_inputs};
 use cfgeo::records::sources::SourceSettings;
-use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
 use common::*;
+use fake_kube::{FakeKube, FakeKubeHandle};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ use cfgeo::geo::settings::keys;
 use cfgeo::geo::{GeoSettings, LbPolicy, MonitorPolicy};
 use cfgeo::model::{Region, Weight};
 use cfgeo::sources::kube_watch;
-use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeHandle};
+use fake_kube::{FakeKube, FakeKubeHandle};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
 use serde_json::{Value, json};

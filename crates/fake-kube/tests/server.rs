@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
-use cfgeo::testkit::fake_kube::{FakeKube, FakeKubeConfig, FakeKubeHandle, ResourceKind};
+use fake_kube::{FakeKube, FakeKubeConfig, FakeKubeHandle, ResourceKind};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ObjectReference;

@@ -25,10 +25,8 @@
 //!   benchmarks; each behaviour they rely on has a real-server counterpart in
 //!   `tests/real_kube.rs`).
 
-mod json_patch;
 mod selector;
 
-pub use json_patch::PatchError;
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -119,8 +117,8 @@ impl From<SelectorError> for FakeKubeError {
     }
 }
 
-impl From<PatchError> for FakeKubeError {
-    fn from(e: PatchError) -> Self {
+impl From<json_patch::PatchError> for FakeKubeError {
+    fn from(e: json_patch::PatchError) -> Self {
         Self::api(422, "Invalid", e.to_string())
     }
 }
@@ -1574,7 +1572,12 @@ fn patch_object(s: &mut Store, req: &PatchRequest<'_>) -> Result<(u16, Value), F
             check_body(kind, ns, patch)?;
             json_patch::merge(&mut patched, patch);
         }
-        "application/json-patch+json" => json_patch::apply_json_patch(&mut patched, patch)?,
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+                FakeKubeError::api(422, "Invalid", format!("invalid JSON patch: {e}"))
+            })?;
+            json_patch::patch(&mut patched, &ops)?;
+        }
         other => {
             return Err(FakeKubeError::api(
                 415,
