@@ -1,5 +1,7 @@
-//! Leader election against the fake API server: one leader at a time, takeover after a crash,
-//! fast handover on shutdown, and stepping down when the API server fails.
+//! Leader election's timing against the fake API server, whose latency the test controls: one
+//! leader at a time, takeover no earlier than the lease allows, handover within half a lease,
+//! and stepping down when every Lease request fails. A real Lease on a real kube-apiserver is
+//! in `tests/real_kube.rs` (one writer at a time, takeover after the leader is killed).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

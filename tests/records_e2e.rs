@@ -1,5 +1,6 @@
-//! The record synchronizer end to end: the fake Kubernetes API server and the Cloudflare
-//! emulator over real HTTP, with cfgeo's real watchers, planner and batch writer in between.
+//! The record synchronizer end to end: a real kube-apiserver (tests/common/control_plane.rs)
+//! and the Cloudflare emulator over real HTTP, with cfgeo's real watchers, planner and batch
+//! writer in between.
 
 mod common;
 
@@ -14,8 +15,8 @@ use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::{Inputs, watch_inputs};
 use cfgeo::records::sources::SourceSettings;
+use common::real::RealKube;
 use common::*;
-use fake_kube::{FakeKube, FakeKubeHandle};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +48,7 @@ fn source_settings() -> SourceSettings {
 
 struct Rig {
     emu: EmulatorHandle,
-    kube: FakeKubeHandle,
+    kube: RealKube,
     client: Client,
     zone: String,
     shutdown: CancellationToken,
@@ -55,8 +56,17 @@ struct Rig {
 
 impl Rig {
     async fn new() -> Self {
+        Self::start(false).await
+    }
+
+    /// With the Gateway API and DNSEndpoint CRDs installed.
+    async fn with_crds() -> Self {
+        Self::start(true).await
+    }
+
+    async fn start(crds: bool) -> Self {
         let emu = emulator().await;
-        let kube = FakeKube::start().await.expect("fake kube starts");
+        let kube = RealKube::start(crds).await;
         let client = client(&emu);
         let zone = emu.zone_id("example.com").unwrap();
         Self {
@@ -69,7 +79,7 @@ impl Rig {
     }
 
     async fn inputs(&self, kinds: &[SourceKind]) -> Inputs {
-        let kc = self.kube.client().await.unwrap();
+        let kc = self.kube.client().await;
         watch_inputs(
             kc,
             kinds,
@@ -88,7 +98,7 @@ impl Rig {
         )
         .await
         .unwrap();
-        let kc = self.kube.client().await.unwrap();
+        let kc = self.kube.client().await;
         RecordEngine::new(
             self.client.clone(),
             s,
@@ -241,19 +251,24 @@ async fn adopts_an_external_dns_zone_with_zero_writes() {
     )
     .await;
     rig.kube
-        .apply(ing("shop", "web", &["app.example.com"], &["192.0.2.10"]));
-    rig.kube.apply(ing(
-        "shop",
-        "www",
-        &["www.example.com"],
-        &["lb.example.net."],
-    ));
-    rig.kube.apply(lb_service(
-        "shop",
-        "legacy",
-        "legacy.example.com",
-        &["192.0.2.20"],
-    ));
+        .apply(ing("shop", "web", &["app.example.com"], &["192.0.2.10"]))
+        .await;
+    rig.kube
+        .apply(ing(
+            "shop",
+            "www",
+            &["www.example.com"],
+            &["lb.example.net"],
+        ))
+        .await;
+    rig.kube
+        .apply(lb_service(
+            "shop",
+            "legacy",
+            "legacy.example.com",
+            &["192.0.2.20"],
+        ))
+        .await;
     rig.emu.reset_calls();
 
     let mut inputs = rig
@@ -275,29 +290,35 @@ async fn adopts_an_external_dns_zone_with_zero_writes() {
 
 #[tokio::test]
 async fn each_source_creates_updates_and_deletes() {
-    let rig = Rig::new().await;
+    let rig = Rig::with_crds().await;
     rig.run(ALL, record_settings("cfgeo-test", Policy::Sync))
         .await;
     rig.kube
-        .apply(ing("shop", "web", &["web.example.com"], &["192.0.2.1"]));
+        .apply(ing("shop", "web", &["web.example.com"], &["192.0.2.1"]))
+        .await;
     rig.kube
-        .apply(lb_service("shop", "api", "api.example.com", &["192.0.2.2"]));
-    rig.kube.apply(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": "gw", "namespace": "infra"},
-        "spec": {"gatewayClassName": "eg", "listeners": [
-            {"name": "http", "protocol": "HTTP", "port": 80, "hostname": "*.example.com",
-             "allowedRoutes": {"namespaces": {"from": "All"}}},
-            {"name": "tls", "protocol": "TLS", "port": 443, "hostname": "tls.example.com",
-             "allowedRoutes": {"namespaces": {"from": "All"}}},
-            {"name": "tcp", "protocol": "TCP", "port": 5432, "hostname": "db.example.com",
-             "allowedRoutes": {"namespaces": {"from": "All"}}},
-            {"name": "udp", "protocol": "UDP", "port": 53, "hostname": "dns.example.com",
-             "allowedRoutes": {"namespaces": {"from": "All"}}},
-        ]},
-        "status": {"addresses": [{"type": "IPAddress", "value": "192.0.2.3"}]},
-    }));
+        .apply(lb_service("shop", "api", "api.example.com", &["192.0.2.2"]))
+        .await;
+    rig.kube
+        .apply(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "infra"},
+            "spec": {"gatewayClassName": "eg", "listeners": [
+                {"name": "http", "protocol": "HTTP", "port": 80, "hostname": "*.example.com",
+                 "allowedRoutes": {"namespaces": {"from": "All"}}},
+                {"name": "tls", "protocol": "TLS", "port": 443, "hostname": "tls.example.com",
+                 "tls": {"mode": "Passthrough"},
+                 "allowedRoutes": {"namespaces": {"from": "All"}}},
+                // TCP and UDP listeners take no hostname: those routes name theirs by annotation.
+                {"name": "tcp", "protocol": "TCP", "port": 5432,
+                 "allowedRoutes": {"namespaces": {"from": "All"}}},
+                {"name": "udp", "protocol": "UDP", "port": 53,
+                 "allowedRoutes": {"namespaces": {"from": "All"}}},
+            ]},
+            "status": {"addresses": [{"type": "IPAddress", "value": "192.0.2.3"}]},
+        }))
+        .await;
     let accepted = |section: &str| {
         json!({"parents": [{
             "parentRef": {"name": "gw", "namespace": "infra", "sectionName": section},
@@ -309,44 +330,76 @@ async fn each_source_creates_updates_and_deletes() {
     let route = |api: &str, kind: &str, name: &str, section: &str, hosts: Option<&[&str]>| {
         let mut spec =
             json!({"parentRefs": [{"name": "gw", "namespace": "infra", "sectionName": section}]});
-        if let Some(h) = hosts {
-            spec["hostnames"] = json!(h);
+        let mut meta = json!({"name": name, "namespace": "shop"});
+        if matches!(kind, "TLSRoute" | "TCPRoute" | "UDPRoute") {
+            spec["rules"] = json!([{"backendRefs": [{"name": "backend", "port": 443}]}]);
         }
-        json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "shop"},
+        match (kind, hosts) {
+            ("TCPRoute" | "UDPRoute", Some(h)) => {
+                meta["annotations"] = json!({"external-dns.alpha.kubernetes.io/hostname": h[0]});
+            }
+            (_, Some(h)) => spec["hostnames"] = json!(h),
+            (_, None) => {}
+        }
+        json!({"apiVersion": api, "kind": kind, "metadata": meta,
             "spec": spec, "status": accepted(section)})
     };
     let gw1 = "gateway.networking.k8s.io/v1";
     let gw2 = "gateway.networking.k8s.io/v1alpha2";
-    rig.kube.apply(route(
-        gw1,
-        "HTTPRoute",
-        "http",
-        "http",
-        Some(&["shop.example.com"]),
-    ));
-    rig.kube.apply(route(
-        gw1,
-        "GRPCRoute",
-        "grpc",
-        "http",
-        Some(&["grpc.example.com"]),
-    ));
-    rig.kube.apply(route(
-        gw2,
-        "TLSRoute",
-        "tls",
-        "tls",
-        Some(&["tls.example.com"]),
-    ));
-    rig.kube.apply(route(gw2, "TCPRoute", "tcp", "tcp", None));
-    rig.kube.apply(route(gw2, "UDPRoute", "udp", "udp", None));
-    rig.kube.apply(json!({
-        "apiVersion": "externaldns.k8s.io/v1alpha1",
-        "kind": "DNSEndpoint",
-        "metadata": {"name": "extra", "namespace": "shop"},
-        "spec": {"endpoints": [{"dnsName": "extra.example.com", "recordType": "A",
-            "targets": ["192.0.2.4"], "recordTTL": 300}]},
-    }));
+    rig.kube
+        .apply(route(
+            gw1,
+            "HTTPRoute",
+            "http",
+            "http",
+            Some(&["shop.example.com"]),
+        ))
+        .await;
+    rig.kube
+        .apply(route(
+            gw1,
+            "GRPCRoute",
+            "grpc",
+            "http",
+            Some(&["grpc.example.com"]),
+        ))
+        .await;
+    rig.kube
+        .apply(route(
+            gw2,
+            "TLSRoute",
+            "tls",
+            "tls",
+            Some(&["tls.example.com"]),
+        ))
+        .await;
+    rig.kube
+        .apply(route(
+            gw2,
+            "TCPRoute",
+            "tcp",
+            "tcp",
+            Some(&["db.example.com"]),
+        ))
+        .await;
+    rig.kube
+        .apply(route(
+            gw2,
+            "UDPRoute",
+            "udp",
+            "udp",
+            Some(&["dns.example.com"]),
+        ))
+        .await;
+    rig.kube
+        .apply(json!({
+            "apiVersion": "externaldns.k8s.io/v1alpha1",
+            "kind": "DNSEndpoint",
+            "metadata": {"name": "extra", "namespace": "shop"},
+            "spec": {"endpoints": [{"dnsName": "extra.example.com", "recordType": "A",
+                "targets": ["192.0.2.4"], "recordTTL": 300}]},
+        }))
+        .await;
 
     let wanted = [
         ("web.example.com", "192.0.2.1", "ingress/shop/web"),
@@ -371,43 +424,58 @@ async fn each_source_creates_updates_and_deletes() {
         .find(|r| r.name == "extra.example.com" && r.record_type == "A")
         .unwrap();
     assert_eq!(extra.ttl, 300, "DNSEndpoint recordTTL is used");
-    assert!(
-        rig.kube
-            .wait_until(T, |k| {
-                k.get(
-                    "externaldns.k8s.io/v1alpha1",
-                    "DNSEndpoint",
-                    Some("shop"),
-                    "extra",
-                )
-                .is_some_and(|d| d["status"]["observedGeneration"].as_i64().is_some())
-            })
-            .await,
-        "DNSEndpoint status.observedGeneration is written"
+    let mut observed = None;
+    for _ in 0..150 {
+        let d = rig
+            .kube
+            .get(
+                "externaldns.k8s.io/v1alpha1",
+                "DNSEndpoint",
+                Some("shop"),
+                "extra",
+            )
+            .await
+            .unwrap();
+        observed = d["status"]["observedGeneration"].as_i64();
+        if observed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        observed,
+        Some(1),
+        "DNSEndpoint status.observedGeneration is written through /status"
     );
 
     // Updates: new addresses replace old targets.
-    rig.kube.set_status(
-        "networking.k8s.io/v1",
-        "Ingress",
-        Some("shop"),
-        "web",
-        status(&["192.0.2.11"]),
-    );
-    rig.kube.set_status(
-        "v1",
-        "Service",
-        Some("shop"),
-        "api",
-        status(&["192.0.2.12"]),
-    );
-    rig.kube.set_status(
-        gw1,
-        "Gateway",
-        Some("infra"),
-        "gw",
-        json!({"addresses": [{"type": "IPAddress", "value": "192.0.2.13"}]}),
-    );
+    rig.kube
+        .set_status(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some("shop"),
+            "web",
+            status(&["192.0.2.11"]),
+        )
+        .await;
+    rig.kube
+        .set_status(
+            "v1",
+            "Service",
+            Some("shop"),
+            "api",
+            status(&["192.0.2.12"]),
+        )
+        .await;
+    rig.kube
+        .set_status(
+            gw1,
+            "Gateway",
+            Some("infra"),
+            "gw",
+            json!({"addresses": [{"type": "IPAddress", "value": "192.0.2.13"}]}),
+        )
+        .await;
     eventually("updated targets", T, || {
         rig.names("A", "web.example.com") == ["192.0.2.11"]
             && rig.names("A", "api.example.com") == ["192.0.2.12"]
@@ -418,16 +486,21 @@ async fn each_source_creates_updates_and_deletes() {
 
     // Deletions remove the record and its ownership TXT.
     rig.kube
-        .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web");
-    rig.kube.delete("v1", "Service", Some("shop"), "api");
-    rig.kube.delete(gw1, "HTTPRoute", Some("shop"), "http");
-    rig.kube.delete(gw2, "UDPRoute", Some("shop"), "udp");
-    rig.kube.delete(
-        "externaldns.k8s.io/v1alpha1",
-        "DNSEndpoint",
-        Some("shop"),
-        "extra",
-    );
+        .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web")
+        .await;
+    rig.kube.delete("v1", "Service", Some("shop"), "api").await;
+    rig.kube
+        .delete(gw1, "HTTPRoute", Some("shop"), "http")
+        .await;
+    rig.kube.delete(gw2, "UDPRoute", Some("shop"), "udp").await;
+    rig.kube
+        .delete(
+            "externaldns.k8s.io/v1alpha1",
+            "DNSEndpoint",
+            Some("shop"),
+            "extra",
+        )
+        .await;
     eventually("deleted records and TXTs", T, || {
         [
             "web.example.com",
@@ -458,12 +531,14 @@ async fn a_foreign_record_at_the_same_name_is_never_touched() {
     )
     .await;
     let before = rig.emu.records(&rig.zone);
-    rig.kube.apply(ing(
-        "shop",
-        "web",
-        &["taken.example.com", "other.example.com", "free.example.com"],
-        &["192.0.2.5"],
-    ));
+    rig.kube
+        .apply(ing(
+            "shop",
+            "web",
+            &["taken.example.com", "other.example.com", "free.example.com"],
+            &["192.0.2.5"],
+        ))
+        .await;
     rig.run(&[SourceKind::Ingress], record_settings("me", Policy::Sync))
         .await;
     eventually("the free name is created", T, || {
@@ -472,7 +547,7 @@ async fn a_foreign_record_at_the_same_name_is_never_touched() {
     .await;
     assert!(
         rig.kube
-            .wait_until(T, |k| k.events().iter().any(|e| {
+            .wait_events(T, |ev| ev.iter().any(|e| {
                 let s = e.to_string();
                 s.contains("taken.example.com") && s.contains("Warning")
             }))
@@ -490,20 +565,23 @@ async fn a_foreign_record_at_the_same_name_is_never_touched() {
 async fn a_to_cname_is_one_batch() {
     let rig = Rig::new().await;
     rig.kube
-        .apply(ing("shop", "web", &["switch.example.com"], &["192.0.2.7"]));
+        .apply(ing("shop", "web", &["switch.example.com"], &["192.0.2.7"]))
+        .await;
     let mut inputs = rig.inputs(&[SourceKind::Ingress]).await;
     let mut engine = rig.engine(record_settings("me", Policy::Sync)).await;
     let d = synced(&mut inputs, 1).await;
     engine.pass(&d, true).await.unwrap();
     assert!(rig.has("A", "switch.example.com", "192.0.2.7"));
 
-    rig.kube.set_status(
-        "networking.k8s.io/v1",
-        "Ingress",
-        Some("shop"),
-        "web",
-        status(&["lb.example.net"]),
-    );
+    rig.kube
+        .set_status(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some("shop"),
+            "web",
+            status(&["lb.example.net"]),
+        )
+        .await;
     let d = tokio::time::timeout(T, async {
         loop {
             if let Some(d) = inputs.current()
@@ -539,14 +617,16 @@ async fn a_to_cname_is_one_batch() {
 async fn upsert_only_never_deletes() {
     let rig = Rig::new().await;
     rig.kube
-        .apply(ing("shop", "web", &["keep.example.com"], &["192.0.2.8"]));
+        .apply(ing("shop", "web", &["keep.example.com"], &["192.0.2.8"]))
+        .await;
     let mut inputs = rig.inputs(&[SourceKind::Ingress]).await;
     let mut engine = rig.engine(record_settings("me", Policy::UpsertOnly)).await;
     let d = synced(&mut inputs, 1).await;
     engine.pass(&d, true).await.unwrap();
     assert!(rig.has("A", "keep.example.com", "192.0.2.8"));
     rig.kube
-        .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web");
+        .delete("networking.k8s.io/v1", "Ingress", Some("shop"), "web")
+        .await;
     let d = synced(&mut inputs, 0).await;
     let report = engine.pass(&d, true).await.unwrap();
     assert!(!report.has_changes());
@@ -558,12 +638,14 @@ async fn upsert_only_never_deletes() {
 async fn after_a_successful_pass_the_next_plans_nothing() {
     let rig = Rig::new().await;
     for i in 0..20 {
-        rig.kube.apply(ing(
-            "shop",
-            &format!("web{i}"),
-            &[&format!("h{i}.example.com")],
-            &[&format!("192.0.2.{}", i + 1), "2001:db8::1"],
-        ));
+        rig.kube
+            .apply(ing(
+                "shop",
+                &format!("web{i}"),
+                &[&format!("h{i}.example.com")],
+                &[&format!("192.0.2.{}", i + 1), "2001:db8::1"],
+            ))
+            .await;
     }
     let mut inputs = rig.inputs(&[SourceKind::Ingress]).await;
     let mut engine = rig.engine(record_settings("me", Policy::Sync)).await;
@@ -579,22 +661,26 @@ async fn after_a_successful_pass_the_next_plans_nothing() {
 
 #[tokio::test]
 async fn a_refused_record_does_not_block_the_others() {
-    let rig = Rig::new().await;
+    let rig = Rig::with_crds().await;
     // Cloudflare refuses a TTL below 30 seconds (other than 1, automatic).
-    rig.kube.apply(json!({
-        "apiVersion": "externaldns.k8s.io/v1alpha1",
-        "kind": "DNSEndpoint",
-        "metadata": {"name": "blocked", "namespace": "shop"},
-        "spec": {"endpoints": [{"dnsName": "blocked.example.com", "recordType": "A",
-            "targets": ["192.0.2.99"], "recordTTL": 10}]},
-    }));
+    rig.kube
+        .apply(json!({
+            "apiVersion": "externaldns.k8s.io/v1alpha1",
+            "kind": "DNSEndpoint",
+            "metadata": {"name": "blocked", "namespace": "shop"},
+            "spec": {"endpoints": [{"dnsName": "blocked.example.com", "recordType": "A",
+                "targets": ["192.0.2.99"], "recordTTL": 10}]},
+        }))
+        .await;
     for i in 0..5 {
-        rig.kube.apply(ing(
-            "shop",
-            &format!("ok{i}"),
-            &[&format!("ok{i}.example.com")],
-            &[&format!("192.0.2.{}", 50 + i)],
-        ));
+        rig.kube
+            .apply(ing(
+                "shop",
+                &format!("ok{i}"),
+                &[&format!("ok{i}.example.com")],
+                &[&format!("192.0.2.{}", 50 + i)],
+            ))
+            .await;
     }
     let mut inputs = rig.inputs(&[SourceKind::Ingress, SourceKind::Crd]).await;
     let mut engine = rig.engine(record_settings("me", Policy::Sync)).await;
@@ -617,7 +703,7 @@ async fn a_refused_record_does_not_block_the_others() {
     );
     assert!(
         rig.kube
-            .wait_until(T, |k| k.events().iter().any(|e| {
+            .wait_events(T, |ev| ev.iter().any(|e| {
                 let s = e.to_string();
                 s.contains("RecordRejected") && s.contains("blocked")
             }))

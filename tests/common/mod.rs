@@ -1,5 +1,5 @@
-//! Shared harness for end-to-end tests: an emulator, fake API servers, and geo engines wired to
-//! them over real HTTP.
+//! Shared harness for end-to-end tests: an emulator, real or fake API servers, and geo engines
+//! wired to them over real HTTP.
 #![allow(dead_code)]
 
 pub mod control_plane;
@@ -131,6 +131,42 @@ pub async fn start_cluster(emu: &EmulatorHandle, s: GeoSettings, timing: Timing)
         engine.run(rx, leader, sd).await
     });
     Cluster {
+        kube,
+        shutdown,
+        client,
+    }
+}
+
+/// A running geo engine watching a real kube-apiserver.
+pub struct RealCluster {
+    pub kube: real::RealKube,
+    pub shutdown: CancellationToken,
+    pub client: Client,
+}
+
+/// A geo engine on a fresh real control plane (tests/common/control_plane.rs).
+pub async fn start_real_cluster(
+    emu: &EmulatorHandle,
+    s: GeoSettings,
+    timing: Timing,
+) -> RealCluster {
+    let kube = real::RealKube::start(false).await;
+    let kc = kube.client().await;
+    let shutdown = CancellationToken::new();
+    let rx = kube_watch::watch_objects(
+        kube::Api::<Ingress>::all(kc.clone()),
+        watcher::Config::default().labels(SELECTOR),
+        shutdown.clone(),
+    );
+    let client = client(emu);
+    let engine = GeoEngine::new(client.clone(), s, Reporter::kube(kc, "cfgeo", None), timing);
+    let (leader_tx, leader) = tokio::sync::watch::channel(true);
+    let sd = shutdown.clone();
+    tokio::spawn(async move {
+        let _leader = leader_tx;
+        engine.run(rx, leader, sd).await
+    });
+    RealCluster {
         kube,
         shutdown,
         client,

@@ -166,3 +166,163 @@ pub async fn start_record_engine(
     });
     shutdown
 }
+
+/// A real control plane behind the fake API server's handle shape (`apply`, `set_status`,
+/// `merge_patch`, `delete`, `events`), so an end-to-end test reads the same on either. A
+/// namespace is created the first time an object names it.
+pub struct RealKube {
+    pub cp: control_plane::ControlPlane,
+    admin: kube::Client,
+    namespaces: tokio::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl RealKube {
+    /// A control plane; `crds` installs the Gateway API (experimental channel) and DNSEndpoint
+    /// CRDs first, for tests that watch those kinds.
+    pub async fn start(crds: bool) -> Self {
+        let cp = control_plane::ControlPlane::start().await;
+        let admin = cp.admin().await;
+        if crds {
+            let mut files = gateway_crds("experimental");
+            files.push(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("deploy/manifests/crd-dnsendpoint.yaml"),
+            );
+            install_crds(&admin, &files).await;
+        }
+        Self {
+            cp,
+            admin,
+            namespaces: Default::default(),
+        }
+    }
+
+    /// A new admin client (each test runtime needs its own).
+    pub async fn client(&self) -> kube::Client {
+        self.cp.admin().await
+    }
+
+    async fn ensure_namespace(&self, obj: &Value) {
+        if let Some(ns) = obj["metadata"]["namespace"].as_str() {
+            let mut seen = self.namespaces.lock().await;
+            if seen.insert(ns.to_string()) {
+                namespace(&self.admin, ns).await;
+            }
+        }
+    }
+
+    async fn api(&self, api_version: &str, kind: &str, ns: Option<&str>) -> Api<DynamicObject> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, _) = kube::discovery::pinned_kind(&self.admin, &gvk)
+            .await
+            .unwrap_or_else(|e| panic!("discovery of {gvk:?}: {e}"));
+        match ns {
+            Some(ns) => Api::namespaced_with(self.admin.clone(), ns, &ar),
+            None => Api::all_with(self.admin.clone(), &ar),
+        }
+    }
+
+    /// Server-side applies `obj`, then its `status` through the status subresource.
+    pub async fn apply(&self, obj: Value) -> Value {
+        self.ensure_namespace(&obj).await;
+        serde_json::to_value(apply(&self.admin, obj).await).unwrap()
+    }
+
+    /// An object, or None when it does not exist.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let api = self.api(api_version, kind, ns).await;
+        api.get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading {kind} {name}: {e}"))
+            .map(|o| serde_json::to_value(o).unwrap())
+    }
+
+    /// Replaces the status of an object through its status subresource.
+    pub async fn set_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        status: Value,
+    ) {
+        let api = self.api(api_version, kind, ns).await;
+        let body = json!({"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name}, "status": status});
+        api.patch_status(name, &pp(), &Patch::Apply(&body))
+            .await
+            .unwrap_or_else(|e| panic!("status of {kind} {name}: {e}"));
+    }
+
+    /// A JSON merge patch of an object's main resource.
+    pub async fn merge_patch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) {
+        let api = self.api(api_version, kind, ns).await;
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap_or_else(|e| panic!("patching {kind} {name}: {e}"));
+    }
+
+    /// Deletes an object; false when it did not exist.
+    pub async fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> bool {
+        let api = self.api(api_version, kind, ns).await;
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(s)) if s.code == 404 => false,
+            Err(e) => panic!("deleting {kind} {name}: {e}"),
+        }
+    }
+
+    /// Polls the Events until `f` holds on them, for at most `timeout`.
+    pub async fn wait_events(&self, timeout: Duration, f: impl Fn(&[Value]) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if f(&self.events().await) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every Event (core/v1), oldest first.
+    pub async fn events(&self) -> Vec<Value> {
+        let api: Api<k8s_openapi::api::core::v1::Event> = Api::all(self.admin.clone());
+        let mut out: Vec<Value> = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        out.sort_by_key(|e| {
+            e["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_default()
+        });
+        out
+    }
+}

@@ -10,20 +10,26 @@
 //! `/__fake/restart`, `/__fake/pause`, `/__fake/resume`, `/__fake/fail-watches?n=N`,
 //! `/__fake/fail-requests?plural=P&n=N`, and `GET /__fake/counts`.
 //!
-//! Kubernetes behaviour is proven against the real kube-apiserver (`tests/real_kube.rs`: both
-//! engines on real objects, RBAC, Events, Leases, restarts, compaction, two clusters, memory).
-//! This fake stays for what a real server cannot do on demand:
+//! Kubernetes behaviour is proven against the real kube-apiserver (`tests/real_kube.rs`,
+//! `tests/geo_e2e.rs`, `tests/records_e2e.rs`, `tests/external_dns.rs`: both engines on real
+//! objects, every record source, RBAC, Events, Leases, restarts, compaction, two clusters,
+//! memory). This crate is a dev-dependency only; neither cfgeo's library nor its binary
+//! contains it. It stays for what a real server cannot do on demand:
 //! - faults: dropping a watch stream mid-chunk, failing the next N requests or watches,
 //!   expiring history at a chosen moment, pausing watch delivery, answering slowly or wrongly
-//!   (`tests/faults.rs`, `tests/crash.rs`, `tests/leader.rs`'s step-down on API failure,
-//!   `tests/geo_e2e.rs`'s deletion while the watch is down);
+//!   (`tests/faults.rs`, `tests/crash.rs`, `tests/geo_e2e.rs`'s deletion while the watch is
+//!   down, `tests/leader.rs`'s step-down when every Lease request fails);
+//! - a server whose latency the test controls: `tests/leader.rs` asserts the elector's timing
+//!   (takeover no earlier than the lease allows, handover within half a lease) to about 150 ms,
+//!   which a real kube-apiserver on a loaded two-core CI runner does not guarantee; the same
+//!   behaviours on a real Lease are in `tests/real_kube.rs`;
 //! - objects a real server refuses but `--manifests` can carry (`tests/geo_e2e.rs`'s bad
-//!   Ingresses: a non-IP in `status.loadBalancer.ingress[].ip`);
-//! - many API servers or many objects started in milliseconds, where the Kubernetes side is
-//!   incidental and Cloudflare's is under test (`tests/geo_churn.rs`'s four clusters,
-//!   `tests/geo_concurrency.rs`, `tests/geo_migration.rs`, `tests/records_e2e.rs`, the
-//!   benchmarks; each behaviour they rely on has a real-server counterpart in
-//!   `tests/real_kube.rs`).
+//!   Ingresses: an address the real validation rejects in `status.loadBalancer.ingress`);
+//! - many API servers or tens of thousands of objects started in milliseconds, where the
+//!   Kubernetes side is incidental and Cloudflare's is under test (`tests/geo_churn.rs`'s four
+//!   clusters joining and leaving, `tests/geo_concurrency.rs`, `tests/geo_migration.rs`, the
+//!   benchmarks; each has a real-server counterpart: `tests/real_kube.rs`'s two control planes,
+//!   and the real-server memory profile of `benches/memory.rs`).
 
 mod selector;
 
