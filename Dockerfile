@@ -8,8 +8,10 @@ RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get ins
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-# Cargo.toml declares the benchmarks, so their files must exist for the manifest to parse.
+# Cargo.toml declares the benchmarks and the workspace's dev-only crate (crates/fake-kube), so
+# their files must exist for the manifest to parse; neither is built into the binary.
 COPY benches ./benches
+COPY crates ./crates
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin cfgeo
 
 FROM gcr.io/distroless/static-debian12:nonroot
