@@ -436,6 +436,10 @@ async fn main() {
             .arg(admin.to_string())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Allocator settings under comparison (docs/performance.md §3) reach the child.
+            .envs(std::env::vars().filter(|(k, _)| {
+                k.starts_with("MALLOC_") || k.starts_with("MIMALLOC_") || k == "_RJEM_MALLOC_CONF"
+            }))
             .env("KUBECONFIG", &kubeconfig_path)
             .env("RUST_LOG", "warn")
             .env("CF_API_BASE_URL", emu.base_url())

@@ -6,7 +6,8 @@ Usage: scripts/performance.py EVIDENCE_DIR OUTPUT.md
 Called by scripts/performance.sh; reads records-*.json, geo-*.json (geo-calls-*.json: calls per
 geo event), plan-*.json, memory-*.json and run.json (written by the script: profile, commit,
 timings). Sizes that were not run (the quick profile) are left out of the tables, and their
-absence is said. external-dns's figures are computed from its documented behaviour (shared/research/external-dns.md §2.4, §7.1, §7.2).
+absence is said. side-by-side-*.json (benches/side_by_side.rs) gives §0, external-dns measured;
+elsewhere external-dns's figures are computed from its documented behaviour (shared/research/external-dns.md §2.4, §7.1, §7.2), and labelled so.
 """
 
 import glob
@@ -14,6 +15,9 @@ import json
 import math
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import side_by_side  # noqa: E402
 
 # Earlier builds, measured once on this machine with benches/memory.rs (they cannot be
 # regenerated without building the older sources, so they are kept here and labelled as such):
@@ -118,7 +122,11 @@ def main():
         f"{run.get('total_s', 0) / 60:.1f} minutes.\n"
     )
     w(
-        "external-dns's figures are computed from its documented behaviour (v0.21 and later, one "
+        "§0 measures the real external-dns v0.22.0 beside cfgeo in one run, on the same real "
+        "kube-apiserver, objects and emulator, and reports each figure as a ratio. Everywhere "
+        "else on this page (the summary's last column and §1 to §4) external-dns's figures are "
+        "**computed**, as follows, and labelled so. "
+        "external-dns's computed figures come from its documented behaviour (v0.21 and later, one "
         "zone selected by `--zone-id-filter`; shared/research/external-dns.md §2.4 and §7.1), "
         "not measured: a sync without changes costs 1 zone read plus ⌈records/P⌉ listing pages "
         "(P = `--cloudflare-dns-records-per-page`, default 100, max 5,000); a sync with changes "
@@ -131,7 +139,7 @@ def main():
 
     # ---------------------------------------------------------------- summary
     w("## Summary\n")
-    w("| # | figure | goal | cfgeo | verdict | external-dns (documented behaviour) |")
+    w("| # | figure | goal | cfgeo | verdict | external-dns (computed from documented behaviour; measured in §0) |")
     w("|---|---|---|---|---|---|")
     r10 = rec.get((10_000, "test"))
     if r10:
@@ -209,6 +217,11 @@ def main():
         )
     w("")
 
+    # ---------------------------------------------------------------- 0. side by side
+    side_by_side.section(
+        side_by_side.load(evidence), w, os.path.join(os.path.dirname(out), "benchmarks")
+    )
+
     # ---------------------------------------------------------------- 1. calls
     w("## 1. Cloudflare API calls\n")
     w(
@@ -229,9 +242,9 @@ def main():
     sizes = sorted({n for (n, deb) in rec if deb == "test"})
     if sizes:
         w(
-            "| hostnames (records) | converge: calls (batches, time) | external-dns converge, "
-            "defaults / B=3500 | calls per resync | calls per hour at rest | external-dns per "
-            "hour, defaults / 10 min + 5,000 per page | calls, 50 unchanged passes / 50 "
+            "| hostnames (records) | converge: calls (batches, time) | external-dns converge "
+            "(computed), defaults / B=3500 | calls per resync | calls per hour at rest | "
+            "external-dns per hour (computed), defaults / 10 min + 5,000 per page | calls, 50 unchanged passes / 50 "
             "unchanged watch events |"
         )
         w("|---|---|---|---|---|---|---|")
@@ -390,9 +403,9 @@ def main():
         "record synchronizer recomputes the desired state from every watched object and plans "
         "the whole zone from its cache, so it grows linearly with the number of objects (see "
         "§4 for the planner's share); the geo engine rebuilds the pool's origin list. "
-        "external-dns: a change waits for the next sync: with `--events`, 5 s (plus up to 1 s "
-        "of its 1 s tick) and then a full sync; without it, up to one `--interval` (1 min by "
-        "default).\n"
+        "external-dns (computed from its documented loop; §0 measures it): a change waits for "
+        "the next sync: with `--events`, 5 s (plus up to 1 s of its 1 s tick) and then a full "
+        "sync; without it, up to one `--interval` (1 min by default).\n"
     )
 
     # ---------------------------------------------------------------- 3. memory

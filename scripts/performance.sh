@@ -12,7 +12,8 @@
 # binary `cfgeo run` as it is shipped. Each benchmark writes one JSON file to
 # target/evidence/<profile>/ (logs beside them); scripts/performance.py turns them into
 # docs/performance.md. The benchmarks at their default sizes also rewrite
-# docs/benchmarks/{records,geo,geo-calls,records-plan}.md.
+# docs/benchmarks/{records,geo,geo-calls,records-plan}.md; the side-by-side plot goes to
+# docs/benchmarks/side-by-side-N.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,7 @@ bench() {
 }
 
 step "build" sh -c 'cargo build --release --bin cfgeo &&
-  cargo bench --no-run --bench records --bench geo --bench plan --bench memory'
+  cargo bench --no-run --bench records --bench geo --bench plan --bench memory --bench side_by_side'
 
 # 4. Planning time (cheap at every size).
 for n in 1000 10000 100000; do bench plan "$n"; done
@@ -82,6 +83,15 @@ bench memory 1000
 bench memory 10000
 if [ "$profile" = full ]; then
   bench memory 100000
+fi
+
+# 0. Side by side with the real external-dns on a real kube-apiserver (peers from
+# scripts/peers.sh): 1,000 with the quick settings (the latency figure at 1,000 Ingresses),
+# and in the full profile 10,000 with the full settings (300 s rest window, 40 samples).
+step "peers" scripts/peers.sh
+bench side_by_side 1000 CFGEO_BENCH_PROFILE=quick
+if [ "$profile" = full ]; then
+  bench side_by_side 10000 CFGEO_BENCH_PROFILE=full
 fi
 
 finished=$(date +%s)

@@ -3,7 +3,8 @@
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
 #   2. the real peers (scripts/peers.sh) and the deploy tools (scripts/validate-deploy.sh), then
 #      every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency,
-#      churn, and the tests against a real kube-apiserver and etcd)
+#      churn, and the tests against a real kube-apiserver and etcd), then the quick benchmarks
+#      and the side-by-side benchmark with the real external-dns at 1,000 objects
 #   3. the Cloudflare contract tests: the official Python SDK under strict validation against
 #      the emulator, and cfgeo's client through Prism with Cloudflare's OpenAPI subset.
 #   4. docs/configuration.md against --help, and the Helm chart and plain manifests rendered and
@@ -23,6 +24,12 @@ echo "== cargo test (the real-kube tests use the peers and the chart rendered by
 cargo test --workspace --quiet
 echo "== benchmarks, quick profile (1,000 objects; the full report is scripts/evidence.sh)"
 CFGEO_BENCH_N=1000 cargo bench --quiet --profile dev --bench records --bench plan > target/bench-quick.log
+echo "== side by side with the real external-dns, quick profile (1,000 objects; release cfgeo)"
+cargo build --quiet --release --bin cfgeo
+CFGEO_BENCH_N=1000 CFGEO_BENCH_PROFILE=quick CFGEO_EVIDENCE_DIR=target/evidence/ci \
+  cargo bench --quiet --profile dev --bench side_by_side > target/side-by-side-quick.log 2>&1 \
+  || { tail -n 60 target/side-by-side-quick.log; exit 1; }
+python3 scripts/side_by_side.py target/evidence/ci | sed -n '/^| figure/,/^$/p'
 echo "== contract tools"
 scripts/contract-tools.sh
 cargo build --quiet --bin cfgeo
