@@ -576,11 +576,15 @@ fn geo_source(
             std::time::Duration::from_secs(args.geo.resync_secs.max(1)),
             shutdown,
         )?,
-        (None, Some(k)) => kube_watch::watch_objects(
-            kube::Api::<Ingress>::all(k.clone()),
-            watcher::Config::default().labels(&selector),
-            shutdown,
-        ),
+        (None, Some(k)) => {
+            let keep = crate::geo::settings::watch_keep(&LabelSelector::parse(&selector)?);
+            kube_watch::watch_projected(
+                kube::Api::<Ingress>::all(k.clone()),
+                watcher::Config::default().labels(&selector),
+                move |o: &mut Ingress| crate::sources::projection::ingress(o, &keep),
+                shutdown,
+            )
+        }
         (None, None) => unreachable!("a source is always set"),
     })
 }

@@ -399,7 +399,7 @@ impl GeoArgs {
             default_lb_host: host,
             weight,
             owner_id: r.owner_id.clone(),
-            cluster_labels: vec!["cluster-name".into(), "cluster_name".into()],
+            cluster_labels: keys::CLUSTER_LABELS.map(String::from).to_vec(),
             lb_hostname_annotation: keys::LB_HOSTNAME.into(),
             drain_annotation: keys::DRAIN.into(),
             drain_all: self.drain,

@@ -31,8 +31,11 @@ pub fn init(args: &LogArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&args.log_level))
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
+    // Colour only for a person at a terminal: a log file or collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match args.log_format {
         LogFormat::Plain => builder.try_init(),

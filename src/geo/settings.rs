@@ -73,6 +73,21 @@ pub mod keys {
     pub const MONITOR_EXPECTED_CODES: &str = "cfgeo.io/monitor-expected-codes";
     /// Per-pool monitor: skip https certificate checks.
     pub const MONITOR_ALLOW_INSECURE: &str = "cfgeo.io/monitor-allow-insecure";
+    /// Every annotation above is under this prefix.
+    pub const PREFIX: &str = "cfgeo.io/";
+    /// Labels naming the cluster, first match wins (the seed tool's and the Kubernetes style).
+    pub const CLUSTER_LABELS: [&str; 2] = ["cluster-name", "cluster_name"];
+}
+
+/// What the geo watch keeps of each selected Ingress: the labels the selector and the cluster
+/// name read, and the `cfgeo.io/` annotations (see [`crate::sources::projection`]).
+pub fn watch_keep(
+    selector: &crate::sources::selector::LabelSelector,
+) -> crate::sources::projection::Keep {
+    crate::sources::projection::Keep::nothing()
+        .labels(selector.keys())
+        .labels(keys::CLUSTER_LABELS)
+        .annotation_prefix(keys::PREFIX)
 }
 
 impl GeoSettings {

@@ -262,7 +262,8 @@ pub fn watch_inputs(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Inputs {
     use crate::config::SourceKind as S;
-    use crate::sources::kube_watch::{watch_any_version, watch_objects};
+    use crate::sources::kube_watch::{watch_any_version, watch_projected};
+    use crate::sources::projection;
     // Gateway API v1.5 made TLSRoute, TCPRoute and UDPRoute v1; older CRDs serve v1alpha2 only.
     const ROUTE_VERSIONS: &[&str] = &["v1", "v1alpha2"];
     use kube::runtime::watcher;
@@ -281,21 +282,48 @@ pub fn watch_inputs(
         Some(l) if !l.trim().is_empty() => watcher::Config::default().labels(l),
         _ => watcher::Config::default(),
     };
+    // Each object is cut to what the sources and filters read before it is stored.
+    let keep = std::sync::Arc::new(settings.keep());
     let mut inputs = Inputs::new(settings);
     let sd = || shutdown.clone();
+    let kept = || keep.clone();
     for k in kinds {
         match k {
             S::Ingress => {
-                inputs.ingresses = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                let k = kept();
+                inputs.ingresses = Some(watch_projected(
+                    api(&client, namespace),
+                    cfg(),
+                    move |o: &mut Ingress| projection::ingress(o, &k),
+                    sd(),
+                ))
             }
             S::Service => {
-                inputs.services = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                let k = kept();
+                inputs.services = Some(watch_projected(
+                    api(&client, namespace),
+                    cfg(),
+                    move |o: &mut Service| projection::service(o, &k),
+                    sd(),
+                ))
             }
             S::GatewayHttproute => {
-                inputs.http_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                let k = kept();
+                inputs.http_routes = Some(watch_projected(
+                    api(&client, namespace),
+                    cfg(),
+                    move |o: &mut HTTPRoute| k.metadata(&mut o.metadata),
+                    sd(),
+                ))
             }
             S::GatewayGrpcroute => {
-                inputs.grpc_routes = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                let k = kept();
+                inputs.grpc_routes = Some(watch_projected(
+                    api(&client, namespace),
+                    cfg(),
+                    move |o: &mut GRPCRoute| k.metadata(&mut o.metadata),
+                    sd(),
+                ))
             }
             S::GatewayTlsroute => {
                 inputs.tls_routes = Some(watch_any_version::<TLSRoute>(
@@ -303,6 +331,7 @@ pub fn watch_inputs(
                     namespace,
                     ROUTE_VERSIONS,
                     cfg(),
+                    (*keep).clone(),
                     sd(),
                 ))
             }
@@ -312,6 +341,7 @@ pub fn watch_inputs(
                     namespace,
                     ROUTE_VERSIONS,
                     cfg(),
+                    (*keep).clone(),
                     sd(),
                 ))
             }
@@ -321,20 +351,29 @@ pub fn watch_inputs(
                     namespace,
                     ROUTE_VERSIONS,
                     cfg(),
+                    (*keep).clone(),
                     sd(),
                 ))
             }
             S::Crd => {
-                inputs.dns_endpoints = Some(watch_objects(api(&client, namespace), cfg(), sd()))
+                let k = kept();
+                inputs.dns_endpoints = Some(watch_projected(
+                    api(&client, namespace),
+                    cfg(),
+                    move |o: &mut DNSEndpoint| k.metadata(&mut o.metadata),
+                    sd(),
+                ))
             }
         }
     }
     if kinds.iter().any(|k| k.is_gateway()) {
         // Gateways may live in another namespace than their routes; the gateway label filter
         // is applied by the source.
-        inputs.gateways = Some(watch_objects(
+        let k = kept();
+        inputs.gateways = Some(watch_projected(
             kube::Api::all(client.clone()),
             watcher::Config::default(),
+            move |o: &mut Gateway| k.metadata(&mut o.metadata),
             sd(),
         ));
     }

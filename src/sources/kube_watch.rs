@@ -83,6 +83,21 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
+    watch_projected(api, config, |_: &mut K| {}, shutdown)
+}
+
+/// [`watch_objects`], with `project` applied to each object before it is stored (see
+/// [`super::projection`]): what it drops is never held.
+pub fn watch_projected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    project: impl Fn(&mut K) + Send + Sync + 'static,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Option<Snapshot<K>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
     let (tx, rx) = watch::channel(None);
     let kind = K::kind(&Default::default()).to_string();
     tokio::spawn(pump(
@@ -92,6 +107,7 @@ where
         shutdown,
         tx,
         kind,
+        project,
         |o: &Arc<K>| Some(o.clone()),
     ));
     rx
@@ -106,6 +122,7 @@ pub fn watch_any_version<K>(
     namespace: Option<&str>,
     versions: &'static [&'static str],
     config: watcher::Config,
+    keep: super::projection::Keep,
     shutdown: CancellationToken,
 ) -> watch::Receiver<Option<Snapshot<K>>>
 where
@@ -165,6 +182,7 @@ where
             shutdown,
             tx,
             kind,
+            move |o: &mut kube::api::DynamicObject| keep.metadata(&mut o.metadata),
             move |o: &Arc<kube::api::DynamicObject>| {
                 let v = serde_json::to_value(o.as_ref()).ok()?;
                 match serde_json::from_value::<K>(v) {
@@ -191,6 +209,7 @@ async fn pump<K, T>(
     shutdown: CancellationToken,
     tx: watch::Sender<Option<Snapshot<T>>>,
     kind: String,
+    project: impl Fn(&mut K) + Send + Sync + 'static,
     map: impl Fn(&Arc<K>) -> Option<Arc<T>>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -200,7 +219,10 @@ async fn pump<K, T>(
     let reader = writer.as_reader();
     let stream = reflector(
         writer,
-        watcher(api, config).default_backoff().modify(trim::<K>),
+        watcher(api, config).default_backoff().modify(move |o| {
+            trim(o);
+            project(o);
+        }),
     );
     futures::pin_mut!(stream);
     let mut synced = false;

@@ -3,6 +3,7 @@
 
 pub mod kube_watch;
 pub mod manifests;
+pub mod projection;
 pub mod selector;
 
 use std::sync::Arc;

@@ -85,6 +85,18 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
+    /// The label keys the selector reads.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|r| match r {
+            Req::Eq(k, _)
+            | Req::NotEq(k, _)
+            | Req::In(k, _)
+            | Req::NotIn(k, _)
+            | Req::Exists(k)
+            | Req::NotExists(k) => k.as_str(),
+        })
+    }
+
     /// Whether `labels` satisfy the selector.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.0.iter().all(|r| match r {
@@ -122,5 +134,8 @@ mod tests {
             );
         }
         assert!(LabelSelector::parse("a in 1").is_err());
+        let sel = LabelSelector::parse("a=1,!b,c in (x),d notin (y),e,f!=z").unwrap();
+        let keys: Vec<&str> = sel.keys().collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "e", "f"]);
     }
 }

@@ -59,6 +59,27 @@ impl Default for SourceSettings {
     }
 }
 
+impl SourceSettings {
+    /// What the record watches keep of each object: the labels the label, geo and Gateway
+    /// filters read, and the annotations under the annotation prefixes, the keys the annotation
+    /// filter reads, and the legacy Ingress class annotation.
+    pub fn keep(&self) -> crate::sources::projection::Keep {
+        let selectors = [
+            &self.label_filter,
+            &self.geo_selector,
+            &self.gateway_label_filter,
+        ];
+        let mut keep = crate::sources::projection::Keep::nothing()
+            .labels(selectors.into_iter().flatten().flat_map(|s| s.keys()))
+            .annotations([crate::records::annotations::INGRESS_CLASS_ANNOTATION])
+            .annotations(self.annotation_filter.iter().flat_map(|s| s.keys()));
+        for p in &self.annotation_prefixes {
+            keep = keep.annotation_prefix(p.clone());
+        }
+        keep
+    }
+}
+
 /// Desired endpoints and what to tell object owners.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceOutput {
