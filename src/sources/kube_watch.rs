@@ -101,8 +101,7 @@ where
     let (tx, rx) = watch::channel(None);
     let kind = K::kind(&Default::default()).to_string();
     tokio::spawn(pump(
-        api,
-        Default::default(),
+        (api, Default::default()),
         config,
         shutdown,
         tx,
@@ -176,8 +175,7 @@ where
         tracing::info!(kind = %kind, version, "watching");
         let k = kind.clone();
         pump(
-            api,
-            ar,
+            (api, ar),
             config,
             shutdown,
             tx,
@@ -203,8 +201,7 @@ where
 /// after the first full list and after every change, and keeps the refused-watch registry
 /// current for readiness.
 async fn pump<K, T>(
-    api: Api<K>,
-    dyntype: K::DynamicType,
+    (api, dyntype): (Api<K>, K::DynamicType),
     config: watcher::Config,
     shutdown: CancellationToken,
     tx: watch::Sender<Option<Snapshot<T>>>,
