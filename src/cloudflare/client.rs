@@ -723,7 +723,9 @@ fn decode<T: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<(T, Option<ResultInfo>), CloudflareError> {
-    let env: Envelope<serde_json::Value> = match serde_json::from_slice(body) {
+    // The payload stays raw text until its type is known: a listing of 5,000 records as a
+    // `Value` tree first would cost several MiB for nothing.
+    let env: Envelope<Box<serde_json::value::RawValue>> = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(source) if status.is_success() => {
             return Err(CloudflareError::Decode {
@@ -748,9 +750,10 @@ fn decode<T: DeserializeOwned>(
             },
         });
     }
-    let result = env.result.unwrap_or(serde_json::Value::Null);
+    let raw = env.result.as_deref().map_or("null", serde_json::value::RawValue::get);
     // With the path, so a wrong type names its field (`[0].origins[1].enabled: invalid type`).
-    let t = serde_path_to_error::deserialize(result).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let t = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         CloudflareError::Decode {

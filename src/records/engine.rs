@@ -251,12 +251,13 @@ impl RecordEngine {
         }
         let mut notices = desired.notices.clone();
         let zone_refs: Vec<ZoneRef> = self.zones.iter().map(|z| z.zone.clone()).collect();
-        let mut by_zone: Vec<Vec<super::Endpoint>> = vec![Vec::new(); zone_refs.len()];
+        // References, not copies: the desired state is held once.
+        let mut by_zone: Vec<Vec<&super::Endpoint>> = vec![Vec::new(); zone_refs.len()];
         for ep in &desired.endpoints {
             match self.settings.plan.domains.zone_for(&ep.name, &zone_refs) {
                 Some(z) => {
                     let i = zone_refs.iter().position(|r| r == z).unwrap_or(0);
-                    by_zone[i].push(ep.clone());
+                    by_zone[i].push(ep);
                 }
                 None if self.settings.plan.domains.matches(&ep.name) => notices.push(Notice {
                     object: ep.object.clone(),

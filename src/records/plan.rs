@@ -7,7 +7,7 @@
 //! one record per target, removed targets deleted, added targets created, kept targets
 //! overwritten only when something really differs.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -123,7 +123,12 @@ impl Plan {
 /// Ownership TXTs are read from all of `current`, whatever the filters; records outside the
 /// domain filter or of unmanaged types are otherwise invisible, except that records of any kind
 /// at a name still block a CNAME there (Cloudflare refuses it).
-pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &PlanSettings) -> Plan {
+pub fn plan<E: std::borrow::Borrow<Endpoint>>(
+    desired: &[E],
+    current: &[DnsRecord],
+    zone: &ZoneRef,
+    s: &PlanSettings,
+) -> Plan {
     let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
     let own = Ownership::new(current, &s.txt, &zone_name);
     let managed = |t: &RecordType| s.managed_types.contains(t);
@@ -134,7 +139,7 @@ pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &Pla
         FastMap::with_capacity_and_hasher(desired.len() + 16, Default::default());
     let mut heads: Vec<Head<'_>> = Vec::with_capacity(desired.len() + 16);
     let mut cand_next = vec![NONE; desired.len()];
-    for (i, ep) in desired.iter().enumerate() {
+    for (i, ep) in desired.iter().map(Borrow::borrow).enumerate() {
         if !managed(&ep.record_type) || !s.domains.matches(&ep.name) {
             continue;
         }
@@ -184,7 +189,7 @@ pub fn plan(desired: &[Endpoint], current: &[DnsRecord], zone: &ZoneRef, s: &Pla
     for head in &heads {
         let name = head.name.as_ref();
         cands.clear();
-        cands.extend(chain(head.cand, &cand_next).map(|i| &desired[i]));
+        cands.extend(chain(head.cand, &cand_next).map(|i| desired[i].borrow()));
         recs.clear();
         recs.extend(chain(head.cur, &rec_next).map(|i| &current[i]));
         others.clear();
