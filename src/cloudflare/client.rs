@@ -750,7 +750,10 @@ fn decode<T: DeserializeOwned>(
             },
         });
     }
-    let raw = env.result.as_deref().map_or("null", serde_json::value::RawValue::get);
+    let raw = env
+        .result
+        .as_deref()
+        .map_or("null", serde_json::value::RawValue::get);
     // With the path, so a wrong type names its field (`[0].origins[1].enabled: invalid type`).
     let mut de = serde_json::Deserializer::from_str(raw);
     let t = serde_path_to_error::deserialize(&mut de).map_err(|e| {
