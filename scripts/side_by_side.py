@@ -14,9 +14,10 @@ WORSE_BECAUSE = {
         "the calls of the burst itself, retried inside cfgeo's pass (see the row above)"
     ),
     "burst_calls": (
-        "cfgeo retries a failed call inside the pass with a short backoff (100 ms doubling to "
-        "5 s) so a brief 5xx burst costs it more calls but less time; external-dns abandons the "
-        "sync at the first error and waits for its next event or `--interval`"
+        "cfgeo's client retries a 5xx call at once with a backoff (200 ms doubling to 10 s) and "
+        "its engine retries a failed pass after 2 s (doubling to 60 s), so a 5xx burst costs it "
+        "more calls but it converges seconds after the burst; external-dns abandons the sync at "
+        "the first error and waits for its next event or `--interval`"
     ),
     "storm_total": (
         "cfgeo's full pass after the storm re-reads the zone before it writes"
