@@ -37,7 +37,11 @@ use serde_json::{Value, json};
 
 #[path = "support/objects.rs"]
 mod objects;
+#[path = "support/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
 use objects::{LAST_APPLIED, ingress, ip, real_create, service};
+use procfs::memory_kib;
 
 #[path = "../tests/common/control_plane.rs"]
 #[allow(dead_code)]
@@ -175,19 +179,6 @@ fn sizes(obj: &Value) -> (usize, usize) {
     }
     let rest = serde_json::to_string(&stripped).unwrap().len();
     (total, total - rest)
-}
-
-/// `(VmHWM, VmRSS)` of a process in KiB.
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {

@@ -19,6 +19,9 @@
 
 #[path = "support/objects.rs"]
 mod objects;
+#[path = "support/procfs.rs"]
+mod procfs;
+use procfs::{cpu_secs, memory_kib};
 
 #[path = "../tests/common/control_plane.rs"]
 #[allow(dead_code)]
@@ -143,14 +146,6 @@ struct Env {
     work: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `program` against `emu`'s example.com zone with matching flags.
 fn spawn(
     program: Program,
@@ -176,7 +171,10 @@ fn spawn(
                 .args(["--policy", "sync", "--domain-filter", "example.com"])
                 .args(["--zone-id-filter", &zone])
                 .args(["--interval", &interval.to_string()])
-                .args(["--admin-addr", &format!("127.0.0.1:{}", free_port())])
+                .args([
+                    "--admin-addr",
+                    &format!("127.0.0.1:{}", control_plane::free_port()),
+                ])
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .env("KUBECONFIG", &kubeconfig)
@@ -206,7 +204,10 @@ fn spawn(
             .arg(format!("--zone-id-filter={zone}"))
             .arg(format!("--batch-change-size={batch}"))
             .arg(format!("--interval={interval}s"))
-            .arg(format!("--metrics-address=127.0.0.1:{}", free_port()))
+            .arg(format!(
+                "--metrics-address=127.0.0.1:{}",
+                control_plane::free_port()
+            ))
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -235,29 +236,6 @@ fn start(program: Program, env: &Env, emu: &EmulatorHandle, plan: Plan) -> Proc 
         cpu_before: 0.0,
         last_cpu: 0.0,
     }
-}
-
-/// `(VmHWM, VmRSS)` of a process in KiB.
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
-}
-
-/// User plus system CPU seconds of a process (clock ticks of 1/100 s).
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
 }
 
 async fn emulator(plan: Plan) -> EmulatorHandle {

@@ -33,7 +33,8 @@ pub fn peer_bin(name: &str) -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -115,7 +115,21 @@ pub fn fast_timing() -> Timing {
 
 pub async fn start_cluster(emu: &EmulatorHandle, s: GeoSettings, timing: Timing) -> Cluster {
     let kube = FakeKube::start().await.expect("fake kube starts");
-    let kc = kube.client().await.unwrap();
+    let (shutdown, client) = spawn_geo_engine(kube.client().await.unwrap(), emu, s, timing);
+    Cluster {
+        kube,
+        shutdown,
+        client,
+    }
+}
+
+/// A geo engine watching `kc`'s selected Ingresses, always leading; its stop token and client.
+fn spawn_geo_engine(
+    kc: kube::Client,
+    emu: &EmulatorHandle,
+    s: GeoSettings,
+    timing: Timing,
+) -> (CancellationToken, Client) {
     let shutdown = CancellationToken::new();
     let rx = kube_watch::watch_objects(
         kube::Api::<Ingress>::all(kc.clone()),
@@ -130,11 +144,7 @@ pub async fn start_cluster(emu: &EmulatorHandle, s: GeoSettings, timing: Timing)
         let _leader = leader_tx;
         engine.run(rx, leader, sd).await
     });
-    Cluster {
-        kube,
-        shutdown,
-        client,
-    }
+    (shutdown, client)
 }
 
 /// A running geo engine watching a real kube-apiserver.
@@ -151,21 +161,7 @@ pub async fn start_real_cluster(
     timing: Timing,
 ) -> RealCluster {
     let kube = real::RealKube::start(false).await;
-    let kc = kube.client().await;
-    let shutdown = CancellationToken::new();
-    let rx = kube_watch::watch_objects(
-        kube::Api::<Ingress>::all(kc.clone()),
-        watcher::Config::default().labels(SELECTOR),
-        shutdown.clone(),
-    );
-    let client = client(emu);
-    let engine = GeoEngine::new(client.clone(), s, Reporter::kube(kc, "cfgeo", None), timing);
-    let (leader_tx, leader) = tokio::sync::watch::channel(true);
-    let sd = shutdown.clone();
-    tokio::spawn(async move {
-        let _leader = leader_tx;
-        engine.run(rx, leader, sd).await
-    });
+    let (shutdown, client) = spawn_geo_engine(kube.client().await, emu, s, timing);
     RealCluster {
         kube,
         shutdown,
