@@ -715,3 +715,61 @@ async fn a_refused_record_does_not_block_the_others() {
     assert!(!engine.pass(&d, false).await.unwrap().has_changes());
     assert_eq!(rig.writes(), 0);
 }
+
+/// The Ingress watch keeps each Ingress's endpoints, not the Ingress: an update that changes
+/// none of them (a label nothing reads) leaves the kept value as it was, while one that moves an
+/// address replaces it.
+#[tokio::test]
+async fn a_change_that_moves_no_record_keeps_what_the_watch_holds() {
+    let rig = Rig::new().await;
+    let v1 = "networking.k8s.io/v1";
+    rig.kube
+        .apply(ing("shop", "a", &["a.example.com"], &["192.0.2.1"]))
+        .await;
+    rig.kube
+        .apply(ing("shop", "b", &["b.example.com"], &["192.0.2.2"]))
+        .await;
+    let mut inputs = rig.inputs(&[SourceKind::Ingress]).await;
+    let before = synced(&mut inputs, 2).await;
+
+    // In this order on one watch stream: once b's new address is seen, a's patch was read too.
+    let label = json!({"metadata": {"labels": {"team": "payments"}}});
+    rig.kube
+        .merge_patch(v1, "Ingress", Some("shop"), "a", &label)
+        .await;
+    rig.kube
+        .set_status(v1, "Ingress", Some("shop"), "b", status(&["192.0.2.9"]))
+        .await;
+    let moved = async {
+        loop {
+            if let Some(d) = inputs.current()
+                && d.endpoints.iter().any(|e| e.targets == ["192.0.2.9"])
+            {
+                return d;
+            }
+            inputs.changed().await;
+        }
+    };
+    let after = tokio::time::timeout(T, moved)
+        .await
+        .expect("b's new address seen");
+    let find = |d: &cfgeo::records::inputs::DesiredRecords, name: &str| {
+        d.endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in the desired state"))
+    };
+    assert!(
+        std::sync::Arc::ptr_eq(
+            &find(&before, "a.example.com"),
+            &find(&after, "a.example.com")
+        ),
+        "a's endpoints were kept as they were, not derived and stored again"
+    );
+    assert!(!std::sync::Arc::ptr_eq(
+        &find(&before, "b.example.com"),
+        &find(&after, "b.example.com")
+    ));
+    assert_eq!(find(&after, "b.example.com").targets, ["192.0.2.9"]);
+}

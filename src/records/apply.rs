@@ -143,6 +143,13 @@ pub async fn apply(
     cache: &mut Vec<DnsRecord>,
 ) -> Result<Applied, ApplyError> {
     let mut done = Applied::default();
+    // Room for every record created, once, rather than doubling through the cold start.
+    let creates = groups
+        .iter()
+        .flat_map(|g| &g.ops)
+        .filter(|op| matches!(op, Op::Create(_)))
+        .count();
+    cache.reserve_exact(creates);
     let mut queue: VecDeque<Vec<usize>> = chunk(groups, limit).into();
     while let Some(members) = queue.pop_front() {
         let (req, slots) = build(groups, &members);
@@ -185,6 +192,10 @@ pub async fn apply(
                 }
             }
         }
+    }
+    // The cold start grows the cache from nothing; its spare capacity would stay for good.
+    if cache.capacity() > cache.len() + cache.len() / 4 {
+        cache.shrink_to_fit();
     }
     Ok(done)
 }

@@ -20,7 +20,7 @@ pub struct CfProps {
 }
 
 /// One desired record set: every target of one (name, type) claimed by one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// Fully qualified name, lower-case ASCII (IDNA punycode), no trailing dot. A leading `*.`
     /// is kept for wildcards.

@@ -292,7 +292,10 @@ impl RecordEngine {
                     .list_dns_records(&state.zone.id, None, None)
                     .await
                 {
-                    Ok(r) => state.records = Some(r),
+                    Ok(mut r) => {
+                        r.shrink_to_fit();
+                        state.records = Some(r);
+                    }
                     Err(source) => {
                         first_err.get_or_insert(RecordError::Read {
                             zone: state.zone.name.clone(),
@@ -446,7 +449,8 @@ impl RecordEngine {
         let mut retry_at: Option<Instant> = None;
         let mut retry_delay = self.timing.retry_min;
         let mut full = true;
-        let mut last: Option<DesiredRecords> = None;
+        // A fingerprint, not a copy: the desired state is held once, and only during a pass.
+        let mut last: Option<u64> = None;
         loop {
             let leading = *leader.borrow();
             let current = inputs.current();
@@ -456,7 +460,8 @@ impl RecordEngine {
                 c.set(true);
             }
             if leading && let Some(desired) = current {
-                let unchanged = !full && retry_at.is_none() && last.as_ref() == Some(&desired);
+                let print = fingerprint_of(&desired);
+                let unchanged = !full && retry_at.is_none() && last == Some(print);
                 if !unchanged {
                     // Losing the lease abandons the pass at once; the next leader re-reads.
                     let pass = tokio::select! {
@@ -472,7 +477,7 @@ impl RecordEngine {
                         Ok(_) => {
                             retry_at = None;
                             retry_delay = self.timing.retry_min;
-                            last = Some(desired);
+                            last = Some(print);
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "record pass failed; retrying");
@@ -509,6 +514,12 @@ impl RecordEngine {
             }
         }
     }
+}
+
+fn fingerprint_of(d: &DesiredRecords) -> u64 {
+    let mut h = DefaultHasher::new();
+    d.hash(&mut h);
+    h.finish()
 }
 
 fn fingerprint(g: &ChangeGroup) -> u64 {

@@ -11,18 +11,19 @@ use tokio::time::Instant;
 
 use super::Endpoint;
 use super::kinds::{DNSEndpoint, GRPCRoute, Gateway, HTTPRoute, TCPRoute, TLSRoute, UDPRoute};
-use super::sources::{self, SourceOutput, SourceSettings};
+use super::sources::{self, ObjectOutput, SourceOutput, SourceSettings};
 use crate::geo::{Notice, ObjectRef};
 use crate::sources::Snapshot;
 
 /// A snapshot channel of one kind; `None` inside until its first list is complete.
 pub type Rx<K> = watch::Receiver<Option<Snapshot<K>>>;
 
-/// The combined desired state.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The combined desired state. Built for a pass and dropped after it; the endpoints are shared
+/// with what the watches keep, not copies.
+#[derive(Debug, Clone, PartialEq, Default, Hash)]
 pub struct DesiredRecords {
     /// Every endpoint of every source, sorted.
-    pub endpoints: Vec<Endpoint>,
+    pub endpoints: Vec<Arc<Endpoint>>,
     /// Problems found in the objects.
     pub notices: Vec<Notice>,
     /// True once every enabled source has listed once: only then may deletions be planned.
@@ -36,10 +37,10 @@ pub struct DesiredRecords {
 pub struct Inputs {
     /// Source settings.
     pub settings: SourceSettings,
-    /// Ingresses.
-    pub ingresses: Option<Rx<Ingress>>,
-    /// Services.
-    pub services: Option<Rx<Service>>,
+    /// Each Ingress's endpoints and notices ([`sources::ingress_output`]).
+    pub ingresses: Option<Rx<ObjectOutput>>,
+    /// Each Service's endpoints and notices before the merge ([`sources::service_output`]).
+    pub services: Option<Rx<ObjectOutput>>,
     /// Gateways (needed by every route source).
     pub gateways: Option<Rx<Gateway>>,
     /// HTTPRoutes.
@@ -57,6 +58,11 @@ pub struct Inputs {
     closed: Vec<bool>,
 }
 
+fn take_shared(o: &ObjectOutput, endpoints: &mut Vec<Arc<Endpoint>>, notices: &mut Vec<Notice>) {
+    endpoints.extend(o.endpoints.iter().cloned());
+    notices.extend(o.notices.iter().cloned());
+}
+
 fn snap<K>(rx: &Option<Rx<K>>) -> Option<Option<Snapshot<K>>> {
     rx.as_ref().map(|r| r.borrow().clone())
 }
@@ -72,18 +78,17 @@ impl Inputs {
 
     /// The desired state from what has been listed so far; `None` before any source listed.
     pub fn current(&self) -> Option<DesiredRecords> {
-        let mut out = SourceOutput::default();
+        let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
+        let mut notices: Vec<Notice> = Vec::new();
         let mut any = false;
         let mut all = true;
-        let mut take = |o: SourceOutput| {
-            out.endpoints.extend(o.endpoints);
-            out.notices.extend(o.notices);
-        };
         let s = &self.settings;
         match snap(&self.ingresses) {
             Some(Some(v)) => {
                 any = true;
-                take(sources::from_ingresses(&v, s));
+                for o in v.iter() {
+                    take_shared(o, &mut endpoints, &mut notices);
+                }
             }
             Some(None) => all = false,
             None => {}
@@ -91,11 +96,19 @@ impl Inputs {
         match snap(&self.services) {
             Some(Some(v)) => {
                 any = true;
-                take(sources::from_services(&v, s));
+                let mut eps = Vec::new();
+                for o in v.iter() {
+                    take_shared(o, &mut eps, &mut notices);
+                }
+                endpoints.extend(sources::merge_services(eps));
             }
             Some(None) => all = false,
             None => {}
         }
+        let mut take = |o: SourceOutput| {
+            endpoints.extend(o.endpoints.into_iter().map(Arc::new));
+            notices.extend(o.notices);
+        };
         let gateways = snap(&self.gateways);
         let gws: Snapshot<Gateway> = match &gateways {
             Some(Some(g)) => g.clone(),
@@ -145,18 +158,18 @@ impl Inputs {
         if !any {
             return None;
         }
-        out.endpoints.sort_by(|a, b| {
+        endpoints.sort_by(|a, b| {
             (a.name.as_str(), a.record_type.as_str(), a.resource.as_str()).cmp(&(
                 b.name.as_str(),
                 b.record_type.as_str(),
                 b.resource.as_str(),
             ))
         });
-        out.notices.sort();
-        out.notices.dedup();
+        notices.sort();
+        notices.dedup();
         Some(DesiredRecords {
-            endpoints: out.endpoints,
-            notices: out.notices,
+            endpoints,
+            notices,
             synced: all,
             crd_generations,
         })
@@ -251,6 +264,30 @@ impl Inputs {
     }
 }
 
+/// What a watch keeps of one object: nothing when it contributes nothing.
+fn derived(o: SourceOutput) -> Option<ObjectOutput> {
+    let o = ObjectOutput::from(o);
+    (!o.is_empty()).then_some(o)
+}
+
+/// Each object's output, in (namespace, name) order as a watch keeps them.
+fn outputs<K>(items: &[Arc<K>], derive: impl Fn(&K) -> SourceOutput) -> Snapshot<ObjectOutput>
+where
+    K: kube::Resource,
+{
+    let mut v: Vec<&K> = items.iter().map(Arc::as_ref).collect();
+    v.sort_by(|a, b| {
+        let (a, b) = (a.meta(), b.meta());
+        (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name))
+    });
+    Arc::new(
+        v.into_iter()
+            .filter_map(|o| derived(derive(o)))
+            .map(Arc::new)
+            .collect(),
+    )
+}
+
 /// Watches every enabled source kind (and Gateways for route sources) through `client`:
 /// `namespace` limits the watch, `label_filter` is sent to the API server.
 pub fn watch_inputs(
@@ -262,8 +299,7 @@ pub fn watch_inputs(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Inputs {
     use crate::config::SourceKind as S;
-    use crate::sources::kube_watch::{watch_any_version, watch_projected};
-    use crate::sources::projection;
+    use crate::sources::kube_watch::{watch_any_version, watch_derived, watch_projected};
     // Gateway API v1.5 made TLSRoute, TCPRoute and UDPRoute v1; older CRDs serve v1alpha2 only.
     const ROUTE_VERSIONS: &[&str] = &["v1", "v1alpha2"];
     use kube::runtime::watcher;
@@ -284,26 +320,29 @@ pub fn watch_inputs(
     };
     // Each object is cut to what the sources and filters read before it is stored.
     let keep = std::sync::Arc::new(settings.keep());
+    let derive_settings = Arc::new(settings.clone());
     let mut inputs = Inputs::new(settings);
     let sd = || shutdown.clone();
     let kept = || keep.clone();
     for k in kinds {
         match k {
+            // Ingresses and Services are the kinds clusters have by the thousand: their watches
+            // keep each object's endpoints, not the object.
             S::Ingress => {
-                let k = kept();
-                inputs.ingresses = Some(watch_projected(
+                let s = derive_settings.clone();
+                inputs.ingresses = Some(watch_derived(
                     api(&client, namespace),
                     cfg(),
-                    move |o: &mut Ingress| projection::ingress(o, &k),
+                    move |o: &Ingress| derived(sources::ingress_output(o, &s)),
                     sd(),
                 ))
             }
             S::Service => {
-                let k = kept();
-                inputs.services = Some(watch_projected(
+                let s = derive_settings.clone();
+                inputs.services = Some(watch_derived(
                     api(&client, namespace),
                     cfg(),
-                    move |o: &mut Service| projection::service(o, &k),
+                    move |o: &Service| derived(sources::service_output(o, &s)),
                     sd(),
                 ))
             }
@@ -395,8 +434,16 @@ pub fn manifest_inputs(
     let mut inputs = Inputs::new(settings);
     for k in kinds {
         match k {
-            S::Ingress => inputs.ingresses = Some(rx(load(dir, None)?)),
-            S::Service => inputs.services = Some(rx(load(dir, None)?)),
+            S::Ingress => {
+                let items: Snapshot<Ingress> = load(dir, None)?;
+                let s = &inputs.settings;
+                inputs.ingresses = Some(rx(outputs(&items, |o| sources::ingress_output(o, s))));
+            }
+            S::Service => {
+                let items: Snapshot<Service> = load(dir, None)?;
+                let s = &inputs.settings;
+                inputs.services = Some(rx(outputs(&items, |o| sources::service_output(o, s))));
+            }
             S::GatewayHttproute => inputs.http_routes = Some(rx(load(dir, None)?)),
             S::GatewayGrpcroute => inputs.grpc_routes = Some(rx(load(dir, None)?)),
             S::GatewayTlsroute => inputs.tls_routes = Some(rx(load(dir, None)?)),

@@ -485,6 +485,8 @@ impl<'p, 'a> Ctx<'p, 'a> {
         if ops.is_empty() {
             return None;
         }
+        // A cold start plans every name at once: no spare capacity per group.
+        ops.shrink_to_fit();
         Some(ChangeGroup {
             name: name.to_string(),
             object: object.cloned(),

@@ -2,10 +2,11 @@
 //! resourceVersion, a re-list after 410 Gone, reconnection after dropped streams. A snapshot is
 //! published only once the first full list has arrived, and after every change.
 //!
-//! Objects are trimmed before they are stored: `metadata.managedFields` and the
-//! `kubectl.kubernetes.io/last-applied-configuration` annotation are dropped. cfgeo reads neither,
-//! and together they are most of a typical object's size (external-dns does the same since
-//! v0.21, PR #6240). See docs/performance.md.
+//! What a watch stores is small: [`watch_derived`] keeps only what a function makes of each
+//! object (the record sources keep each Ingress's and Service's endpoints), and
+//! [`watch_projected`] keeps a projection of each object, with `metadata.managedFields` and the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation always dropped (external-dns
+//! does the same since v0.21, PR #6240). See docs/performance.md §3.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -112,6 +113,105 @@ where
     rx
 }
 
+/// Starts watching `api`, keeping of each object only what `derive` makes of it (`None`
+/// keeps nothing); the object itself is dropped as soon as it is read. The snapshot lists the
+/// kept values in (namespace, name) order. It is published after the first full list and
+/// whenever a kept value changes, but not for an event that leaves every kept value as it
+/// was (a status write that moves no address, say).
+pub fn watch_derived<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
+    derive: impl Fn(&K) -> Option<T> + Send + 'static,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Option<Snapshot<T>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+    T: PartialEq + Send + Sync + 'static,
+{
+    let (tx, rx) = watch::channel(None);
+    let kind = K::kind(&Default::default()).to_string();
+    tokio::spawn(async move {
+        type Store<T> = BTreeMap<(String, String), Arc<T>>;
+        let key = |o: &K| {
+            let m = o.meta();
+            (
+                m.namespace.clone().unwrap_or_default(),
+                m.name.clone().unwrap_or_default(),
+            )
+        };
+        let stream = watcher(api, config).default_backoff();
+        futures::pin_mut!(stream);
+        let mut store: Store<T> = BTreeMap::new();
+        let mut relisting: Option<Store<T>> = None;
+        let mut synced = false;
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = stream.next() => n,
+            };
+            let changed = match next {
+                None => return,
+                Some(Err(e)) => {
+                    watch_failed(&kind, &e);
+                    continue;
+                }
+                Some(Ok(ev)) => {
+                    set_refused(&kind, None);
+                    match ev {
+                        watcher::Event::Init => {
+                            relisting = Some(BTreeMap::new());
+                            false
+                        }
+                        watcher::Event::InitApply(o) => {
+                            if let (Some(r), Some(v)) = (relisting.as_mut(), derive(&o)) {
+                                // An unchanged value keeps its allocation.
+                                let v = match store.get(&key(&o)) {
+                                    Some(old) if **old == v => old.clone(),
+                                    _ => Arc::new(v),
+                                };
+                                r.insert(key(&o), v);
+                            }
+                            false
+                        }
+                        watcher::Event::InitDone => {
+                            let fresh = relisting.take().unwrap_or_default();
+                            let changed = !synced
+                                || fresh.len() != store.len()
+                                || fresh
+                                    .iter()
+                                    .zip(store.iter())
+                                    .any(|((k1, v1), (k2, v2))| k1 != k2 || !Arc::ptr_eq(v1, v2));
+                            store = fresh;
+                            if !synced {
+                                tracing::info!(kind = %kind, kept = store.len(), "initial list complete");
+                            }
+                            synced = true;
+                            changed
+                        }
+                        watcher::Event::Apply(o) => {
+                            let k = key(&o);
+                            match derive(&o) {
+                                Some(v) if store.get(&k).is_some_and(|old| **old == v) => false,
+                                Some(v) => {
+                                    store.insert(k, Arc::new(v));
+                                    synced
+                                }
+                                None => store.remove(&k).is_some() && synced,
+                            }
+                        }
+                        watcher::Event::Delete(o) => store.remove(&key(&o)).is_some() && synced,
+                    }
+                }
+            };
+            if changed {
+                tx.send_replace(Some(Arc::new(store.values().cloned().collect())));
+            }
+        }
+    });
+    rx
+}
+
 /// Watches a kind that the server may serve under any of `versions` (Gateway API moved
 /// TLSRoute, TCPRoute and UDPRoute from v1alpha2 to v1, and its standard channel serves only
 /// v1): the first version the server answers for is watched, and each object is read into `K`,
@@ -197,6 +297,18 @@ where
     rx
 }
 
+/// Logs a failed watch request and keeps the refused-watch registry current.
+fn watch_failed(kind: &str, e: &watcher::Error) {
+    match refusal(e) {
+        Some(msg) => {
+            // Not ready until the permission is back; the watch keeps retrying.
+            tracing::error!(kind = %kind, "Forbidden: {msg}; cfgeo is not ready until its ServiceAccount may list and watch this resource (see docs/operations.md for the RBAC each source needs)");
+            set_refused(kind, Some(msg));
+        }
+        None => tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries"),
+    }
+}
+
 /// Runs one watch until `shutdown`: publishes a snapshot (each stored object mapped by `map`)
 /// after the first full list and after every change, and keeps the refused-watch registry
 /// current for readiness.
@@ -249,16 +361,7 @@ async fn pump<K, T>(
                     tx.send_replace(Some(snap));
                 }
             }
-            Some(Err(e)) => match refusal(&e) {
-                Some(msg) => {
-                    // Not ready until the permission is back; the watch keeps retrying.
-                    tracing::error!(kind = %kind, "Forbidden: {msg}; cfgeo is not ready until its ServiceAccount may list and watch this resource (see docs/operations.md for the RBAC each source needs)");
-                    set_refused(&kind, Some(msg));
-                }
-                None => {
-                    tracing::warn!(kind = %kind, error = %e, "watch error; kube's backoff retries")
-                }
-            },
+            Some(Err(e)) => watch_failed(&kind, &e),
         }
     }
 }

@@ -33,96 +33,106 @@ fn class_matches(ing: &Ingress, classes: &[String]) -> bool {
 pub fn from_ingresses(items: &[Arc<Ingress>], s: &SourceSettings) -> SourceOutput {
     let mut out = SourceOutput::default();
     for ing in sorted(items) {
-        let meta = &ing.metadata;
-        // The geo engine owns these; publishing them here too would fight over the name.
-        if s.geo_selector
-            .as_ref()
-            .is_some_and(|g| g.matches(labels(meta)))
-        {
-            continue;
-        }
-        if !selected(meta, s) || !class_matches(ing, &s.ingress_classes) {
-            continue;
-        }
-        let obj = object_ref(ing);
-        let notices = &mut out.notices;
-        let Some(ann) = Annotations::read(annotations(meta), &s.annotation_prefixes, &obj, notices)
-        else {
-            continue;
-        };
-
-        let mut defined = Vec::new();
-        let spec = ing.spec.as_ref();
-        for (i, rule) in spec
-            .and_then(|s| s.rules.as_ref())
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(h) = rule.host.as_deref().filter(|h| !h.is_empty()) {
-                defined.extend(valid_host(
-                    &format!("spec.rules[{i}].host"),
-                    h,
-                    &obj,
-                    notices,
-                ));
-            }
-        }
-        for (i, tls) in spec
-            .and_then(|s| s.tls.as_ref())
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (j, h) in tls.hosts.iter().flatten().enumerate() {
-                if !h.is_empty() {
-                    let field = format!("spec.tls[{i}].hosts[{j}]");
-                    defined.extend(valid_host(&field, h, &obj, notices));
-                }
-            }
-        }
-        let hosts: Vec<String> = match ann.ingress_hostname_source {
-            HostnameSource::All => defined.into_iter().chain(ann.hostnames).collect(),
-            HostnameSource::DefinedHostsOnly => defined,
-            HostnameSource::AnnotationOnly => ann.hostnames,
-        };
-        if hosts.is_empty() {
-            continue;
-        }
-
-        let targets = if ann.targets.is_empty() {
-            let lb = ing
-                .status
-                .as_ref()
-                .and_then(|st| st.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.as_ref());
-            let mut t = Vec::new();
-            for (i, e) in lb.into_iter().flatten().enumerate() {
-                if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
-                    let field = format!("status.loadBalancer.ingress[{i}].ip");
-                    t.extend(valid_ip(&field, ip, &obj, notices));
-                }
-                if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
-                    let field = format!("status.loadBalancer.ingress[{i}].hostname");
-                    t.extend(valid_target(&field, h, &obj, notices));
-                }
-            }
-            t
-        } else {
-            ann.targets
-        };
-        if targets.is_empty() {
-            tracing::debug!(object = %obj, "Ingress has hosts but no address yet; no records");
-            continue;
-        }
-
-        let mut rec = ObjectRecords::new(&obj, resource_label("ingress", &obj), ann.ttl, ann.props);
-        for h in &hosts {
-            rec.add(h, &targets);
-        }
-        out.endpoints.extend(rec.into_endpoints());
+        let one = ingress_output(ing, s);
+        out.endpoints.extend(one.endpoints);
+        out.notices.extend(one.notices);
     }
     out.finish();
+    out
+}
+
+/// The endpoints and notices of one Ingress: what its watch keeps of it (see
+/// [`super::ObjectOutput`]).
+pub fn ingress_output(ing: &Ingress, s: &SourceSettings) -> SourceOutput {
+    let mut out = SourceOutput::default();
+    let meta = &ing.metadata;
+    // The geo engine owns these; publishing them here too would fight over the name.
+    if s.geo_selector
+        .as_ref()
+        .is_some_and(|g| g.matches(labels(meta)))
+    {
+        return out;
+    }
+    if !selected(meta, s) || !class_matches(ing, &s.ingress_classes) {
+        return out;
+    }
+    let obj = object_ref(ing);
+    let notices = &mut out.notices;
+    let Some(ann) = Annotations::read(annotations(meta), &s.annotation_prefixes, &obj, notices)
+    else {
+        return out;
+    };
+
+    let mut defined = Vec::new();
+    let spec = ing.spec.as_ref();
+    for (i, rule) in spec
+        .and_then(|s| s.rules.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(h) = rule.host.as_deref().filter(|h| !h.is_empty()) {
+            defined.extend(valid_host(
+                &format!("spec.rules[{i}].host"),
+                h,
+                &obj,
+                notices,
+            ));
+        }
+    }
+    for (i, tls) in spec
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (j, h) in tls.hosts.iter().flatten().enumerate() {
+            if !h.is_empty() {
+                let field = format!("spec.tls[{i}].hosts[{j}]");
+                defined.extend(valid_host(&field, h, &obj, notices));
+            }
+        }
+    }
+    let hosts: Vec<String> = match ann.ingress_hostname_source {
+        HostnameSource::All => defined.into_iter().chain(ann.hostnames).collect(),
+        HostnameSource::DefinedHostsOnly => defined,
+        HostnameSource::AnnotationOnly => ann.hostnames,
+    };
+    if hosts.is_empty() {
+        return out;
+    }
+
+    let targets = if ann.targets.is_empty() {
+        let lb = ing
+            .status
+            .as_ref()
+            .and_then(|st| st.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref());
+        let mut t = Vec::new();
+        for (i, e) in lb.into_iter().flatten().enumerate() {
+            if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
+                let field = format!("status.loadBalancer.ingress[{i}].ip");
+                t.extend(valid_ip(&field, ip, &obj, notices));
+            }
+            if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
+                let field = format!("status.loadBalancer.ingress[{i}].hostname");
+                t.extend(valid_target(&field, h, &obj, notices));
+            }
+        }
+        t
+    } else {
+        ann.targets
+    };
+    if targets.is_empty() {
+        tracing::debug!(object = %obj, "Ingress has hosts but no address yet; no records");
+        return out;
+    }
+
+    let mut rec = ObjectRecords::new(&obj, resource_label("ingress", &obj), ann.ttl, ann.props);
+    for h in &hosts {
+        rec.add(h, &targets);
+    }
+    out.endpoints.extend(rec.into_endpoints());
     out
 }
 

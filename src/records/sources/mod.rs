@@ -23,8 +23,8 @@ use super::endpoint::{CfProps, Endpoint, suitable_type, target_cmp};
 
 pub use crd::from_dns_endpoints;
 pub use gateway::from_routes;
-pub use ingress::from_ingresses;
-pub use service::from_services;
+pub use ingress::{from_ingresses, ingress_output};
+pub use service::{from_services, merge_services, service_output};
 
 /// What the sources select and how they read annotations.
 #[derive(Debug, Clone)]
@@ -77,6 +77,35 @@ impl SourceSettings {
             keep = keep.annotation_prefix(p.clone());
         }
         keep
+    }
+}
+
+/// One object's share of the desired state: what a record watch keeps of each object instead
+/// of the object itself, derived once when the object arrives (docs/performance.md §3).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectOutput {
+    /// Its endpoints (shared with the desired state of each pass, never copied).
+    pub endpoints: Vec<Arc<Endpoint>>,
+    /// Its notices.
+    pub notices: Vec<Notice>,
+}
+
+impl ObjectOutput {
+    /// True when the object contributes nothing (it need not be kept).
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty() && self.notices.is_empty()
+    }
+}
+
+impl From<SourceOutput> for ObjectOutput {
+    fn from(o: SourceOutput) -> Self {
+        // Collected into a fresh Vec: `collect` would reuse the source's buffer, sized for
+        // endpoints rather than pointers, and keep it for as long as the object is watched.
+        let mut endpoints = Vec::with_capacity(o.endpoints.len());
+        endpoints.extend(o.endpoints.into_iter().map(Arc::new));
+        let mut notices = o.notices;
+        notices.shrink_to_fit();
+        Self { endpoints, notices }
     }
 }
 

@@ -5,7 +5,7 @@
 //! EndpointSlices) are not supported: they need Node/EndpointSlice watches cfgeo does not run.
 //! Such a Service with a hostname annotation gets a Warning notice instead of silence.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
@@ -89,101 +89,120 @@ pub fn from_services(items: &[Arc<Service>], s: &SourceSettings) -> SourceOutput
     let mut out = SourceOutput::default();
     let mut all: Vec<Endpoint> = Vec::new();
     for svc in sorted(items) {
-        let meta = &svc.metadata;
-        if !selected(meta, s) {
-            continue;
-        }
-        let obj = object_ref(svc);
-        let notices = &mut out.notices;
-        let Some(ann) = Annotations::read(annotations(meta), &s.annotation_prefixes, &obj, notices)
-        else {
-            continue;
-        };
-        if ann.hostnames.is_empty() && ann.internal_hostnames.is_empty() {
-            continue;
-        }
-        let spec = svc.spec.as_ref();
-        let ty = spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
-        let headless = spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None");
-
-        let (external, internal) = if !ann.targets.is_empty() {
-            (ann.targets.clone(), ann.targets.clone())
-        } else {
-            match ty {
-                "LoadBalancer" => {
-                    let ext = external_ips(svc, &obj, notices);
-                    let ext = if ext.is_empty() {
-                        status_targets(svc, &obj, notices)
-                    } else {
-                        ext
-                    };
-                    (ext, cluster_ips(svc, &obj, notices))
-                }
-                "ExternalName" => {
-                    // external-dns uses the external name for both annotations.
-                    let mut ext = external_ips(svc, &obj, notices);
-                    if ext.is_empty()
-                        && let Some(n) = spec
-                            .and_then(|s| s.external_name.as_deref())
-                            .filter(|n| !n.is_empty())
-                    {
-                        ext.extend(valid_target("spec.externalName", n, &obj, notices));
-                    }
-                    (ext.clone(), ext)
-                }
-                _ if headless => {
-                    let key = if ann.hostnames.is_empty() {
-                        "internal-hostname"
-                    } else {
-                        "hostname"
-                    };
-                    notices.push(unsupported(&obj, "headless (spec.clusterIP None)", key));
-                    continue;
-                }
-                "NodePort" => {
-                    if !ann.hostnames.is_empty() {
-                        notices.push(unsupported(&obj, "spec.type NodePort", "hostname"));
-                    }
-                    (Vec::new(), cluster_ips(svc, &obj, notices))
-                }
-                // ClusterIP: only internal names (external-dns's --publish-internal-services
-                // is not offered).
-                _ => (Vec::new(), cluster_ips(svc, &obj, notices)),
-            }
-        };
-
-        let mut rec = ObjectRecords::new(&obj, resource_label("service", &obj), ann.ttl, ann.props);
-        for h in &ann.hostnames {
-            rec.add(h, &external);
-        }
-        for h in &ann.internal_hostnames {
-            rec.add(h, &internal);
-        }
-        all.extend(rec.into_endpoints());
+        let one = service_output(svc, s);
+        all.extend(one.endpoints);
+        out.notices.extend(one.notices);
     }
     out.endpoints = merge(all);
     out.finish();
     out
 }
 
+/// The endpoints and notices of one Service, before the cross-Service merge
+/// ([`merge_services`]): what its watch keeps of it.
+pub fn service_output(svc: &Service, s: &SourceSettings) -> SourceOutput {
+    let mut out = SourceOutput::default();
+    let meta = &svc.metadata;
+    if !selected(meta, s) {
+        return out;
+    }
+    let obj = object_ref(svc);
+    let notices = &mut out.notices;
+    let Some(ann) = Annotations::read(annotations(meta), &s.annotation_prefixes, &obj, notices)
+    else {
+        return out;
+    };
+    if ann.hostnames.is_empty() && ann.internal_hostnames.is_empty() {
+        return out;
+    }
+    let spec = svc.spec.as_ref();
+    let ty = spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+    let headless = spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None");
+
+    let (external, internal) = if !ann.targets.is_empty() {
+        (ann.targets.clone(), ann.targets.clone())
+    } else {
+        match ty {
+            "LoadBalancer" => {
+                let ext = external_ips(svc, &obj, notices);
+                let ext = if ext.is_empty() {
+                    status_targets(svc, &obj, notices)
+                } else {
+                    ext
+                };
+                (ext, cluster_ips(svc, &obj, notices))
+            }
+            "ExternalName" => {
+                // external-dns uses the external name for both annotations.
+                let mut ext = external_ips(svc, &obj, notices);
+                if ext.is_empty()
+                    && let Some(n) = spec
+                        .and_then(|s| s.external_name.as_deref())
+                        .filter(|n| !n.is_empty())
+                {
+                    ext.extend(valid_target("spec.externalName", n, &obj, notices));
+                }
+                (ext.clone(), ext)
+            }
+            _ if headless => {
+                let key = if ann.hostnames.is_empty() {
+                    "internal-hostname"
+                } else {
+                    "hostname"
+                };
+                notices.push(unsupported(&obj, "headless (spec.clusterIP None)", key));
+                return out;
+            }
+            "NodePort" => {
+                if !ann.hostnames.is_empty() {
+                    notices.push(unsupported(&obj, "spec.type NodePort", "hostname"));
+                }
+                (Vec::new(), cluster_ips(svc, &obj, notices))
+            }
+            // ClusterIP: only internal names (external-dns's --publish-internal-services
+            // is not offered).
+            _ => (Vec::new(), cluster_ips(svc, &obj, notices)),
+        }
+    };
+
+    let mut rec = ObjectRecords::new(&obj, resource_label("service", &obj), ann.ttl, ann.props);
+    for h in &ann.hostnames {
+        rec.add(h, &external);
+    }
+    for h in &ann.internal_hostnames {
+        rec.add(h, &internal);
+    }
+    out.endpoints.extend(rec.into_endpoints());
+    out
+}
+
 /// external-dns's cross-Service merge: by resource order, the first Service owning a
 /// non-CNAME (name, type) absorbs the targets of later ones; CNAMEs stay separate.
-fn merge(mut eps: Vec<Endpoint>) -> Vec<Endpoint> {
+fn merge(eps: Vec<Endpoint>) -> Vec<Endpoint> {
+    merge_services(eps.into_iter().map(Arc::new).collect())
+        .into_iter()
+        .map(Arc::unwrap_or_clone)
+        .collect()
+}
+
+/// [`merge`] over shared endpoints: only an endpoint that absorbs another is copied.
+pub fn merge_services(mut eps: Vec<Arc<Endpoint>>) -> Vec<Arc<Endpoint>> {
     eps.sort_by(|a, b| a.resource.cmp(&b.resource));
-    let mut merged: Vec<Endpoint> = Vec::new();
-    let mut index: BTreeMap<(String, RecordType), usize> = BTreeMap::new();
+    let mut merged: Vec<Arc<Endpoint>> = Vec::with_capacity(eps.len());
+    let mut index: HashMap<(String, RecordType), usize> = HashMap::new();
     for ep in eps {
         if ep.record_type == RecordType::Cname {
             merged.push(ep);
             continue;
         }
-        match index.get(&(ep.name.clone(), ep.record_type.clone())) {
-            Some(&i) => {
-                merged[i].targets.extend(ep.targets);
-                merged[i].canonicalize_targets();
+        match index.entry((ep.name.clone(), ep.record_type.clone())) {
+            Entry::Occupied(e) => {
+                let first = Arc::make_mut(&mut merged[*e.get()]);
+                first.targets.extend(ep.targets.iter().cloned());
+                first.canonicalize_targets();
             }
-            None => {
-                index.insert((ep.name.clone(), ep.record_type.clone()), merged.len());
+            Entry::Vacant(e) => {
+                e.insert(merged.len());
                 merged.push(ep);
             }
         }
