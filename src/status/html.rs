@@ -14,10 +14,10 @@ pub const REFRESH_SECS: u32 = 30;
 const STYLE: &str = "body{font-family:'DejaVu Sans',Arial,Helvetica,sans-serif;margin:20px;color:#222;background:#fafafa}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:24px 0 8px}p{margin:4px 0}\
 .meta{color:#555}.error{color:#b2182b;font-weight:bold}\
-svg.status-map{max-width:100%;height:auto;border:1px solid #ddd;background:#fff}\
-table{border-collapse:collapse;margin-top:10px;font-size:13px;background:#fff}\
+svg.status-map{display:block;width:100%;max-width:920px;height:auto;margin-top:12px;border:1px solid #ddd;background:#fff}\
+table{border-collapse:collapse;margin-top:10px;font-size:12px;background:#fff}\
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
-th{background:#f0f0f0}td.num{text-align:right}\
+th{background:#f0f0f0}td.num{text-align:right}td.nw{white-space:nowrap}\
 .swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-1px}\
 .serving{color:#1a7a3c}.drained{color:#8a6d00}.leaving{color:#555}.foreign{color:#5a3d8a}\
 .unhealthy{color:#b2182b;font-weight:bold}.degraded{color:#b35806}";
@@ -52,7 +52,8 @@ pub fn page(s: &Status) -> String {
         let colours = svg::colours(lb);
         let _ = write!(
             o,
-            "<section class=\"lb\" data-lb=\"{host}\"><h2>{host}</h2><p class=\"meta\">{}</p>",
+            // The map's own title names the hostname and its settings.
+            "<section class=\"lb\" data-lb=\"{host}\" aria-label=\"{host}: {}\">",
             esc(&lb_summary(lb)),
             host = esc(&lb.hostname),
         );
@@ -79,8 +80,8 @@ pub fn page(s: &Status) -> String {
             let _ = write!(
                 o,
                 "<tr class=\"pool\" data-pool=\"{name}\" data-region=\"{region}\" data-state=\"{state}\" data-health=\"{health}\" data-land-share=\"{share:.4}\">\
-<td><span class=\"swatch\" style=\"background:{c}\"></span>{name}</td><td>{region}</td><td>{cluster}</td><td>{owner}</td>\
-<td>{coords}</td><td>{on}</td><td>{off}</td><td class=\"{state}\">{state}</td><td class=\"{health}\" title=\"{detail}\">{health}</td>\
+<td class=\"nw\"><span class=\"swatch\" style=\"background:{c}\"></span>{name}</td><td class=\"nw\">{region}</td><td class=\"nw\">{cluster}</td><td class=\"nw\">{owner}</td>\
+<td class=\"nw\">{coords}</td><td>{on}</td><td>{off}</td><td class=\"{state}\">{state}</td><td class=\"{health}\" title=\"{detail}\">{health}</td>\
 <td>{member}</td><td class=\"num\">{pct}</td><td>{down}</td></tr>",
                 name = esc(&p.name),
                 region = dash(&p.region),

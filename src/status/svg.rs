@@ -56,16 +56,16 @@ pub fn colours(lb: &LbStatus) -> Vec<&'static str> {
         .collect()
 }
 
-/// A marker's fill and what it means: the state first (a drained or leaving pool is that, even
-/// if its health check fails with it), then the health.
-pub fn marker_colour(p: &PoolStatus) -> (&'static str, &'static str) {
+/// A marker's inner colour: the state first (a drained or leaving pool is that, even if its
+/// health check fails with it), then the health.
+pub fn marker_colour(p: &PoolStatus) -> &'static str {
     match (p.state, p.health) {
-        (PoolState::Leaving, _) => ("#525252", "leaving"),
-        (PoolState::Drained, _) => ("#f0f0f0", "drained"),
-        (_, Health::Unhealthy) => ("#d73027", "unhealthy"),
-        (_, Health::Degraded) => ("#fdae61", "degraded"),
-        (_, Health::Unknown) => ("#9ecae1", "health unknown"),
-        (_, Health::Healthy) => ("#1a9850", "healthy"),
+        (PoolState::Leaving, _) => "#525252",
+        (PoolState::Drained, _) => "#f0f0f0",
+        (_, Health::Unhealthy) => "#d73027",
+        (_, Health::Degraded) => "#fdae61",
+        (_, Health::Unknown) => "#9ecae1",
+        (_, Health::Healthy) => "#1a9850",
     }
 }
 
@@ -120,8 +120,8 @@ fn land_path() -> &'static str {
 
 /// Height of a panel for `lb`.
 fn panel_height(lb: &LbStatus) -> f64 {
-    let lines = lb.pools.len().max(MARKER_LEGEND.len()) as f64;
-    TITLE_H + MAP_H + 36.0 + lines * LINE_H + 70.0
+    let lines = lb.pools.len().max(MARKER_LEGEND.len().div_ceil(2)) as f64;
+    TITLE_H + MAP_H + 36.0 + lines * LINE_H + 86.0
 }
 
 /// One load balancer's map as an `<svg>` element. `n` makes its ids unique within a page.
@@ -213,11 +213,11 @@ pub fn panel(lb: &LbStatus, s: &Status, n: usize) -> String {
         let Some((lat, lon)) = p.coordinates() else {
             continue;
         };
-        let (fill, meaning) = marker_colour(p);
+        let fill = marker_colour(p);
         let (cx, cy) = (x(lon), y(lat));
         let _ = write!(
             o,
-            r##"<g class="marker" data-pool="{name}" data-state="{state}" data-health="{health}"><title>{label} ({name}): {state}, {meaning}; {share} of land</title>"##,
+            r##"<g class="marker" data-pool="{name}" data-state="{state}" data-health="{health}"><title>{label} ({name}): {state}, {health}; {share} of land</title>"##,
             name = esc(&p.name),
             label = esc(&p.label),
             state = p.state.as_str(),
@@ -266,44 +266,55 @@ pub fn panel(lb: &LbStatus, s: &Status, n: usize) -> String {
     let top = TITLE_H + MAP_H + 26.0;
     let _ = write!(
         o,
-        r##"<text x="12" y="{top}" font-weight="bold" fill="#222">Area served (nearest pool that can take traffic)</text><text x="760" y="{top}" font-weight="bold" fill="#222">Markers</text>"##
+        r##"<text x="12" y="{top}" font-weight="bold" fill="#222">Area served (nearest pool that can take traffic)</text><text x="620" y="{top}" font-weight="bold" fill="#222">Markers (inner dot)</text>"##
     );
     for (i, p) in lb.pools.iter().enumerate() {
         let ly = top + 10.0 + i as f64 * LINE_H;
-        let (_, meaning) = marker_colour(p);
         let _ = write!(
             o,
-            r##"<g class="legend-pool" data-pool="{name}"><rect x="12" y="{ly}" width="14" height="14" fill="{c}"/><text x="34" y="{ty}" fill="#222"><tspan font-weight="bold">{label}</tspan> {name}: {state}, {meaning}, {share} of land</text></g>"##,
+            r##"<g class="legend-pool" data-pool="{name}"><rect x="12" y="{ly}" width="14" height="14" fill="{c}"/><text x="34" y="{ty}" fill="#222"><tspan font-weight="bold">{label}</tspan> {name}: {state}, {health}, {share} of land</text></g>"##,
             name = esc(&p.name),
             c = colours[i],
             ty = ly + 12.0,
             label = esc(&p.label),
             state = p.state.as_str(),
+            health = p.health.as_str(),
             share = percent(p.land_share),
         );
     }
+    // Two columns of three.
     for (k, (c, meaning)) in MARKER_LEGEND.iter().enumerate() {
-        let ly = top + 10.0 + k as f64 * LINE_H;
+        let lx = 620.0 + (k / 3) as f64 * 220.0;
+        let ly = top + 10.0 + (k % 3) as f64 * LINE_H;
         let _ = write!(
             o,
-            r##"<circle cx="767" cy="{}" r="6" fill="{c}" stroke="#555" stroke-width="1"/><text x="782" y="{}" fill="#222">{meaning}</text>"##,
+            r##"<circle cx="{}" cy="{}" r="6" fill="{c}" stroke="#555" stroke-width="1"/><text x="{}" y="{}" fill="#222">{meaning}</text>"##,
+            lx + 7.0,
             ly + 7.0,
+            lx + 22.0,
             ly + 12.0
         );
     }
-    let foot = h - 48.0;
+    let foot = h - 62.0;
     let _ = write!(
         o,
-        r##"<text x="12" y="{foot}" fill="#444" class="read-at">Read {at} from Cloudflare, zone {zone}. Outer disk: the pool's area colour; inner dot: its state and health; square: a pool cfgeo does not manage.</text>"##,
+        r##"<text x="12" y="{foot}" fill="#444" class="read-at">Read {at} from Cloudflare, zone {zone}.</text>"##,
         at = esc(&s.read_at),
         zone = esc(&s.zone),
     );
-    let _ = write!(
-        o,
-        r##"<text x="12" y="{}" fill="#777" font-size="11">Shading: the nearest enabled, healthy pool by great-circle distance, as proximity steering picks it; drained, leaving and unhealthy pools are skipped,</text><text x="12" y="{}" fill="#777" font-size="11">and the fallback pool serves when none can. Judged on a {CELL_DEGREES}° grid. Land: Natural Earth 1:110m (public domain).</text>"##,
-        foot + 18.0,
-        foot + 33.0,
-    );
+    let small = [
+        "Markers: the outer disk has the pool's area colour, the inner dot its state and health; a square is a pool cfgeo does not manage.".to_string(),
+        "Shading: the nearest enabled, healthy pool by great-circle distance, as proximity steering picks it; drained, leaving and unhealthy".to_string(),
+        format!("pools are skipped, and the fallback pool serves when none can. Judged on a {CELL_DEGREES}° grid. Land: Natural Earth 1:110m (public domain)."),
+    ];
+    for (k, line) in small.iter().enumerate() {
+        let _ = write!(
+            o,
+            r##"<text x="12" y="{}" fill="#777" font-size="11">{}</text>"##,
+            foot + 18.0 + k as f64 * 15.0,
+            esc(line)
+        );
+    }
     o.push_str("</svg>");
     o
 }
