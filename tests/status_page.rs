@@ -1,6 +1,7 @@
 //! `cfgeo status` end to end: the admin server's `/status` page in headless Chromium against the
-//! emulator (four clusters' pools and one load balancer written by four geo engines), and the
-//! `cfgeo status` binary against an embedded emulator's state file.
+//! emulator (four clusters' pools and one load balancer written by four geo engines), the
+//! status routes over plain HTTP (one shared read, GETs only, a 503 when Cloudflare cannot be
+//! read), and the `cfgeo status` binary against an embedded emulator's state file.
 //!
 //! The browser is Debian's `chromium` (`scripts/browser.sh` installs it), driven over the
 //! DevTools protocol on a pipe (`--remote-debugging-pipe`, fds 3 and 4, wired through two
@@ -658,4 +659,110 @@ async fn status_command_reads_the_emulator_state_and_writes_nothing() {
         common::state_items(&now, "load_balancers"),
         common::state_items(&saved, "load_balancers")
     );
+}
+
+async fn serve_router(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn http_get(url: &str) -> (u16, String, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::get(url).await.unwrap();
+    let ct = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (r.status().as_u16(), ct, r.text().await.unwrap())
+}
+
+/// The admin routes without a browser: one Cloudflare read serves every viewer within the
+/// cache age, only GETs are sent, a failed read is a 503 page that says why, and without a
+/// status source there is no /status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_routes_share_one_read_write_nothing_and_report_failures() {
+    let emu = common::emulator().await;
+    four_clusters(&emu).await;
+    emu.reset_calls();
+    let client = common::client(&emu);
+    let source = cfgeo::status::cached_source(
+        client.clone(),
+        emu.account_id(),
+        emu.zone_id("example.com").unwrap(),
+        Duration::from_secs(60),
+    );
+    let base = serve_router(admin::router_with_status(
+        Health::new(),
+        Metrics::new(),
+        Some(source),
+    ))
+    .await;
+    let (code, ct, body) = http_get(&format!("{base}/status.json")).await;
+    assert_eq!((code, ct.as_str()), (200, "application/json"), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["load_balancers"][0]["pools"].as_array().unwrap().len(), 4);
+    let calls = client.stats().total();
+    // The zone, the pools, the load balancers, and the health of each of the four pools.
+    assert_eq!(calls, 7, "{:?}", client.stats().snapshot());
+    let (code, ct, body) = http_get(&format!("{base}/status")).await;
+    assert_eq!((code, ct.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(body.contains("k8s-pool-tyo1-asia"));
+    let (code, ct, body) = http_get(&format!("{base}/status.svg")).await;
+    assert_eq!((code, ct.as_str()), (200, "image/svg+xml"));
+    assert!(body.starts_with("<?xml"));
+    assert_eq!(
+        client.stats().total(),
+        calls,
+        "later viewers reuse the read"
+    );
+    let methods: Vec<String> = emu.call_log().iter().map(|c| c.method.clone()).collect();
+    assert!(methods.iter().all(|m| m == "GET"), "{methods:?}");
+
+    // Cloudflare unreachable: a 503 page naming what failed, never the token.
+    let dead = cfgeo::cloudflare::Client::new(
+        cfgeo::cloudflare::ClientSettings {
+            base_url: "http://127.0.0.1:9/client/v4".into(),
+            max_retries: 0,
+            ..Default::default()
+        },
+        cfgeo::cloudflare::TokenSource::Static(cfgeo::cloudflare::ApiToken::new(common::TOKEN)),
+    )
+    .unwrap();
+    let failing = cfgeo::status::cached_source(dead, "acc".into(), "zone".into(), Duration::ZERO);
+    let base = serve_router(admin::router_with_status(
+        Health::new(),
+        Metrics::new(),
+        Some(failing),
+    ))
+    .await;
+    let (code, ct, body) = http_get(&format!("{base}/status")).await;
+    assert_eq!(
+        (code, ct.as_str()),
+        (503, "text/html; charset=utf-8"),
+        "{body}"
+    );
+    assert!(
+        body.contains("could not be read") && body.contains("reading"),
+        "{body}"
+    );
+    assert!(
+        body.contains("http-equiv=\"refresh\""),
+        "it retries by itself"
+    );
+    assert!(!body.contains(common::TOKEN));
+    let (code, _, _) = http_get(&format!("{base}/status.json")).await;
+    assert_eq!(code, 503);
+
+    let base = serve_router(admin::router_with_status(
+        Health::new(),
+        Metrics::new(),
+        None,
+    ))
+    .await;
+    assert_eq!(http_get(&format!("{base}/status")).await.0, 404);
+    assert_eq!(http_get(&format!("{base}/livez")).await.0, 200);
 }

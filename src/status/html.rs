@@ -110,9 +110,9 @@ pub fn page(s: &Status) -> String {
 /// recovers by itself.
 pub fn error_page(message: &str) -> String {
     let mut o = head("cfgeo status: unavailable");
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<h1>cfgeo status</h1><p class=\"error\">Cloudflare could not be read: {}</p><p class=\"meta\">Retrying every {REFRESH_SECS} s.</p></body></html>\n",
+        "<h1>cfgeo status</h1><p class=\"error\">Cloudflare could not be read: {}</p><p class=\"meta\">Retrying every {REFRESH_SECS} s.</p></body></html>",
         esc(message)
     );
     o
