@@ -40,7 +40,8 @@ pub enum Command {
     /// fallback, and per pool its region, cluster, owner, coordinates, origins, state (serving,
     /// drained, leaving, foreign) and health, with the share of the world's land each pool
     /// serves and where it would go if the pool went down. As a table, JSON, an SVG map or an
-    /// HTML page. Needs only read permissions; no Kubernetes, no GEO_LOCATION.
+    /// HTML page (`cfgeo run` serves the same page on its admin server at /status). Needs only
+    /// read permissions; no Kubernetes, no GEO_LOCATION.
     Status(Box<crate::status::command::StatusArgs>),
 }
 
