@@ -293,7 +293,12 @@ impl Browser {
     }
 
     fn close(mut self) {
-        let _ = self.call(None, "Browser.close", json!({}));
+        let id = self.next_id;
+        self.next_id += 1;
+        // Browser.close may exit before it answers: send it without waiting for the answer.
+        let mut bytes = serde_json::to_vec(&json!({"id": id, "method": "Browser.close"})).unwrap();
+        bytes.push(0);
+        let _ = self.commands.write_all(&bytes);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -303,6 +308,16 @@ impl Browser {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Browser {
+    /// A failed assertion must not leave a browser running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
