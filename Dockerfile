@@ -8,6 +8,8 @@ RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get ins
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The status map's coastline, compiled in (src/status/land.rs).
+COPY assets ./assets
 # Cargo.toml declares the benchmarks and the workspace's dev-only crate (crates/fake-kube), so
 # their files must exist for the manifest to parse; neither is built into the binary.
 COPY benches ./benches

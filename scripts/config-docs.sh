@@ -14,7 +14,7 @@ trap 'rm -f "$out"' EXIT
   echo "Every flag can also be set with the environment variable shown as \`[env: ...]\`."
   echo "The seed tool's variables (\`CF_API_TOKEN\`, \`CF_ACCOUNT_ID\`, \`CF_ZONE_ID\`, \`GEO_LOCATION\`,"
   echo "\`LABEL_SELECTOR\`, \`CF_LB_HOSTNAME\`, \`CF_ORIGIN_WEIGHT\`) keep their names."
-  for cmd in "" run plan decommission emulator; do
+  for cmd in "" run plan decommission status emulator; do
     echo
     if [ -z "$cmd" ]; then echo "## cfgeo"; else echo "## cfgeo $cmd"; fi
     echo

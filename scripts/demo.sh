@@ -4,6 +4,8 @@
 # emulator's state file) and end in one proximity load balancer listing all four pools.
 # The eu cluster also runs the record synchronizer over its plain Ingress, Service and
 # DNSEndpoint, and `cfgeo plan` then shows that nothing is left to change (exit code 0).
+# It ends with `cfgeo status`: the table of the four pools, and the map of which region serves
+# which part of the world, written to docs/status-map.svg (CFGEO_STATUS_MAP to write elsewhere).
 # No cluster and no Cloudflare account are needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +30,9 @@ GEO_LOCATION=eu CF_LB_HOSTNAME=app.example.com RUST_LOG="${RUST_LOG:-warn}" \
   "$bin" plan --embedded-emulator --emulator-state "$state" \
     --manifests examples/clusters/eu --geo-removal-delay-secs 0 "${records[@]}"
 echo "plan exit code: 0 (no changes)"
+echo
+echo "=== cfgeo status: which region serves which part of the world (read only) ==="
+map="${CFGEO_STATUS_MAP:-docs/status-map.svg}"
+RUST_LOG="${RUST_LOG:-warn}" "$bin" status --embedded-emulator --emulator-state "$state"
+RUST_LOG="${RUST_LOG:-warn}" "$bin" status --embedded-emulator --emulator-state "$state" \
+  --output svg "$map"

@@ -3,7 +3,8 @@
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
 #   2. the real peers (scripts/peers.sh) and the deploy tools (scripts/validate-deploy.sh), then
 #      every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency,
-#      churn, and the tests against a real kube-apiserver and etcd), then the quick benchmarks
+#      churn, the tests against a real kube-apiserver and etcd, and the status page in headless
+#      Chromium, installed by scripts/browser.sh), then the quick benchmarks
 #      and the side-by-side benchmark with the real external-dns at 1,000 objects
 #   3. the Cloudflare contract tests: the official Python SDK under strict validation against
 #      the emulator, and cfgeo's client through Prism with Cloudflare's OpenAPI subset.
@@ -20,8 +21,10 @@ echo "== real peers (kube-apiserver, etcd, external-dns, Gateway API CRDs; built
 scripts/peers.sh
 echo "== deploy tools and validation: chart and manifests rendered and validated against the Kubernetes schemas"
 scripts/validate-deploy.sh
-echo "== cargo test (the real-kube tests use the peers and the chart rendered by helm)"
-cargo test --workspace --quiet
+echo "== headless Chromium for the status-page test (Debian's chromium; scripts/browser.sh installs it once)"
+scripts/browser.sh
+echo "== cargo test (the real-kube tests use the peers and the chart rendered by helm; tests/status_page.rs drives /status in headless Chromium)"
+CFGEO_REQUIRE_BROWSER=1 cargo test --workspace --quiet
 echo "== benchmarks, quick profile (1,000 objects; the full report is scripts/evidence.sh)"
 CFGEO_BENCH_N=1000 cargo bench --quiet --profile dev --bench records --bench plan > target/bench-quick.log
 echo "== side by side with the real external-dns, quick profile (1,000 objects; release cfgeo)"

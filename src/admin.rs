@@ -1,4 +1,5 @@
-//! The admin HTTP server on its own port: `/livez`, `/readyz` and `/metrics` (OpenMetrics).
+//! The admin HTTP server on its own port: `/livez`, `/readyz` and `/metrics` (OpenMetrics), and
+//! with a status source the read-only `/status` page ([`crate::status::serve`]).
 //!
 //! [`Health`] collects named readiness conditions; [`Metrics`] owns the Prometheus registry and
 //! offers one typed method per thing worth counting, so label values stay low-cardinality.
@@ -621,6 +622,19 @@ fn plain(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// The admin routes and, given a status source, `/status`, `/status.svg` and `/status.json`.
+pub fn router_with_status(
+    health: Health,
+    metrics: Metrics,
+    status: Option<crate::status::StatusSource>,
+) -> Router {
+    let r = router(health, metrics);
+    match status {
+        Some(s) => r.merge(crate::status::serve::routes(s)),
+        None => r,
+    }
+}
+
 /// A bound admin server, not yet serving.
 #[derive(Debug)]
 pub struct AdminServer {
@@ -634,6 +648,16 @@ impl AdminServer {
     /// The bound address (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Adds the read-only status routes (`/status`, `/status.svg`, `/status.json`) when a
+    /// source is given.
+    pub fn with_status(mut self, status: Option<crate::status::StatusSource>) -> Self {
+        if let Some(s) = status {
+            tracing::info!(addr = %self.addr, "admin server: status page at /status");
+            self.router = self.router.merge(crate::status::serve::routes(s));
+        }
+        self
     }
 
     /// Serves until `shutdown` is cancelled, then finishes open requests.

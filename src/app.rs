@@ -103,6 +103,29 @@ pub enum Mode {
 /// Exit code of `cfgeo plan` when changes are pending.
 pub const EXIT_CHANGES: u8 = 2;
 
+/// Starts the in-process emulator of `--embedded-emulator` and points `cf` at it: its URL, a
+/// token, and its account and `example.com` zone unless others are given.
+pub async fn embedded_emulator(
+    cf: &mut CloudflareArgs,
+    state_file: Option<PathBuf>,
+) -> anyhow::Result<emulator::EmulatorHandle> {
+    let cfg = emulator::EmulatorConfig {
+        state_file,
+        ..emulator::EmulatorConfig::default()
+    };
+    let handle = emulator::Emulator::start(cfg)
+        .await
+        .context("starting the embedded emulator")?;
+    cf.base_url = handle.base_url();
+    cf.api_token
+        .get_or_insert_with(|| "embedded-emulator".into());
+    cf.account_id.get_or_insert_with(|| handle.account_id());
+    if cf.zone_id.is_none() {
+        cf.zone_id = handle.zone_id("example.com");
+    }
+    Ok(handle)
+}
+
 /// Runs `cfgeo run` (or `plan`).
 pub async fn run(
     mut args: RunArgs,
@@ -128,24 +151,7 @@ pub async fn run(
     let source_settings = source_settings(&args)?;
 
     let _emu = if args.embedded_emulator {
-        let cfg = emulator::EmulatorConfig {
-            state_file: args.emulator_state.clone(),
-            ..emulator::EmulatorConfig::default()
-        };
-        let handle = emulator::Emulator::start(cfg)
-            .await
-            .context("starting the embedded emulator")?;
-        args.cloudflare.base_url = handle.base_url();
-        args.cloudflare
-            .api_token
-            .get_or_insert_with(|| "embedded-emulator".into());
-        args.cloudflare
-            .account_id
-            .get_or_insert_with(|| handle.account_id());
-        if args.cloudflare.zone_id.is_none() {
-            args.cloudflare.zone_id = handle.zone_id("example.com");
-        }
-        Some(handle)
+        Some(embedded_emulator(&mut args.cloudflare, args.emulator_state.clone()).await?)
     } else {
         None
     };
@@ -193,7 +199,11 @@ pub async fn run(
             metrics.clone(),
             shutdown.clone(),
         )
-        .await?;
+        .await?
+        .with_status(crate::status::command::admin_source(
+            &client,
+            &args.cloudflare,
+        ));
         tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!(error = %e, "admin server failed");

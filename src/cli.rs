@@ -36,6 +36,13 @@ pub enum Command {
     /// a load balancer. Refuses while pools of other deployments in it still serve traffic,
     /// unless --force. With --dry-run, prints what it would delete.
     Decommission(Box<DecommissionArgs>),
+    /// Show, read only, each cfgeo load balancer of the zone: its steering, proxied flag and
+    /// fallback, and per pool its region, cluster, owner, coordinates, origins, state (serving,
+    /// drained, leaving, foreign) and health, with the share of the world's land each pool
+    /// serves and where it would go if the pool went down. As a table, JSON, an SVG map or an
+    /// HTML page (`cfgeo run` serves the same page on its admin server at /status). Needs only
+    /// read permissions; no Kubernetes, no GEO_LOCATION.
+    Status(Box<crate::status::command::StatusArgs>),
 }
 
 /// Flags of `cfgeo decommission`: those of `run`, plus --force.
@@ -75,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Status(args) => crate::status::command::run(*args).await,
         Command::Plan(args) => {
             app::run(
                 *args,

@@ -15,6 +15,8 @@
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
+//! - [`status`]: `cfgeo status` and the admin server's `/status` page (read only): which
+//!   region serves which part of the world; its wiring (`status::command`) also uses anyhow.
 //!
 //! Test support is not here: the fake Kubernetes API server, for faults a real one cannot
 //! produce on demand, is the dev-only crate `crates/fake-kube`.
@@ -32,4 +34,5 @@ pub mod leader;
 pub mod model;
 pub mod records;
 pub mod sources;
+pub mod status;
 pub mod telemetry;

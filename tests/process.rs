@@ -100,6 +100,17 @@ fn ready_after_sync_metrics_then_sigterm_exits_cleanly() {
     ] {
         assert!(metrics.contains(family), "missing {family} in\n{metrics}");
     }
+    // The admin server's status page, read with the run's own client.
+    let (code, page) = http_get(port, "/status").expect("/status answers");
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("k8s-pool-fra1-eu") && page.contains("<svg"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(TOKEN),
+        "the token leaked into the status page"
+    );
 
     let started = Instant::now();
     let pid = child.id().to_string();

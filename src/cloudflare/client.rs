@@ -557,12 +557,13 @@ impl Client {
         .await
     }
 
-    /// Pool health, as returned (its shape varies between API versions).
+    /// `GET …/pools/{id}/health`: the pool's health by PoP (read only; cfgeo never writes from
+    /// it, so every field of the answer is optional).
     pub async fn pool_health(
         &self,
         account: &str,
         id: &str,
-    ) -> Result<serde_json::Value, CloudflareError> {
+    ) -> Result<PoolHealth, CloudflareError> {
         let path = format!("/accounts/{account}/load_balancers/pools/{id}/health");
         Ok(self.get("pools.health", path, vec![]).await?.0)
     }

@@ -619,6 +619,47 @@ pub struct Reference {
     pub resource_type: Option<String>,
 }
 
+/// `GET …/pools/{id}/health`: the pool's health as each Cloudflare PoP sees it. Every field is
+/// optional: cfgeo only reports health, it never writes from it, and the shape has varied
+/// between API versions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PoolHealth {
+    /// The pool's id.
+    #[serde(default)]
+    pub pool_id: Option<String>,
+    /// Health by PoP name (`"Amsterdam, NL"`); empty when no monitor has reported yet.
+    #[serde(default)]
+    pub pop_health: BTreeMap<String, PopHealth>,
+}
+
+/// One PoP's view of a pool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PopHealth {
+    /// Whether the pool is healthy from this PoP.
+    #[serde(default)]
+    pub healthy: Option<bool>,
+    /// One single-key map per origin: address to its health.
+    #[serde(default)]
+    pub origins: Vec<BTreeMap<String, OriginHealth>>,
+}
+
+/// One origin's health as a PoP sees it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OriginHealth {
+    /// Whether the origin passes its monitor.
+    #[serde(default)]
+    pub healthy: Option<bool>,
+    /// Round-trip time, e.g. `12.1ms`.
+    #[serde(default)]
+    pub rtt: Option<String>,
+    /// Why it failed, or `No failures`.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    /// HTTP status of the last probe.
+    #[serde(default)]
+    pub response_code: Option<u16>,
+}
+
 /// Token verification answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenStatus {
@@ -758,6 +799,24 @@ mod tests {
         let err = decode_path::<Monitor>(serde_json::json!({"id": "m", "header": {"Host": "a"}}))
             .expect_err("header values are lists");
         assert!(err.contains("header.Host"), "{err}");
+    }
+
+    #[test]
+    fn pool_health_decodes_the_documented_example() {
+        // The example of `load-balancing_health_details` in Cloudflare's OpenAPI document.
+        let h: PoolHealth = decode_path(serde_json::json!({
+            "pool_id": "17b5962d775c646f3f9725cbc7a53df4",
+            "pop_health": {"Amsterdam, NL": {"healthy": true, "origins": [
+                {"2001:DB8::5": {"failure_reason": "No failures", "healthy": true,
+                                 "response_code": 401, "rtt": "12.1ms"}}
+            ]}}
+        }))
+        .unwrap();
+        let pop = &h.pop_health["Amsterdam, NL"];
+        assert_eq!(pop.healthy, Some(true));
+        assert_eq!(pop.origins[0]["2001:DB8::5"].response_code, Some(401));
+        let empty: PoolHealth = decode_path(serde_json::json!({})).unwrap();
+        assert!(empty.pop_health.is_empty());
     }
 
     #[test]

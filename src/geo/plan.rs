@@ -572,11 +572,13 @@ fn cfgeo_member(p: &Pool, host: &str) -> Option<bool> {
     (h == host).then(|| matches!(m.state(), MarkerState::Leaving(_)))
 }
 
-fn is_cfgeo(p: &Pool) -> bool {
+/// A pool cfgeo manages (any owner): its name has the cfgeo prefix and its description a marker.
+pub(crate) fn is_cfgeo(p: &Pool) -> bool {
     p.name.starts_with(POOL_PREFIX) && Marker::parse(p.description.as_deref()).is_some()
 }
 
-fn serving(p: &Pool) -> bool {
+/// A pool that can take traffic: enabled, with at least one enabled origin.
+pub(crate) fn serving(p: &Pool) -> bool {
     p.enabled && p.origins.iter().any(|o| o.enabled)
 }
 
