@@ -280,12 +280,12 @@ async fn adopts_an_external_dns_zone_with_zero_writes() {
     assert!(
         !report.has_changes(),
         "adoption planned changes: {:?}",
-        report.plans
+        report.zones
     );
     let report = engine.pass(&desired, true).await.unwrap();
     assert!(!report.has_changes());
     assert_eq!(rig.writes(), 0, "adoption wrote to Cloudflare");
-    assert_eq!(report.plans[0].1.owned, 3, "all three record sets adopted");
+    assert_eq!(report.zones[0].owned, 3, "all three record sets adopted");
 }
 
 #[tokio::test]
@@ -772,4 +772,57 @@ async fn a_change_that_moves_no_record_keeps_what_the_watch_holds() {
         &find(&after, "b.example.com")
     ));
     assert_eq!(find(&after, "b.example.com").targets, ["192.0.2.9"]);
+}
+
+/// A writing pass plans and writes batch by batch, and its batches are exactly those the
+/// whole plan would be cut into: the same calls, without holding the plan of the zone.
+#[tokio::test]
+async fn a_cold_pass_writes_the_batches_the_whole_plan_would_make() {
+    use cfgeo::records::apply::chunk;
+    use cfgeo::records::plan::plan;
+    let rig = Rig::new().await;
+    // Hostnames of one, two and three targets: groups of 2, 3 and 4 operations.
+    for i in 0..9 {
+        let addrs: Vec<String> = (0..=i % 3).map(|k| format!("192.0.2.{}", 10 + k)).collect();
+        let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let host = format!("w{i}.example.com");
+        rig.kube
+            .apply(ing("shop", &format!("w{i}"), &[&host], &addrs))
+            .await;
+    }
+    let mut inputs = rig.inputs(&[SourceKind::Ingress]).await;
+    let desired = synced(&mut inputs, 9).await;
+    let mut s = record_settings("cfgeo-test", Policy::Sync);
+    s.batch_size = Some(7);
+    let mut engine = rig.engine(s.clone()).await;
+    let zone = engine.zones()[0].zone.clone();
+    let current = rig
+        .client
+        .list_dns_records(&rig.zone, None, None)
+        .await
+        .unwrap();
+    let whole = plan(&desired.endpoints, &current, &zone, &s.plan);
+    let cut = chunk(&whole.groups, 7);
+    assert!(cut.len() > 2, "the plan spans several batches: {cut:?}");
+
+    let report = engine.pass(&desired, true).await.unwrap();
+    assert_eq!(report.zones[0].groups, whole.groups.len());
+    assert_eq!(report.zones[0].ops, whole.op_count());
+    assert_eq!(report.applied[0].1.batches, cut.len());
+    assert_eq!(
+        rig.writes(),
+        cut.len(),
+        "one batch call per chunk of the whole plan"
+    );
+    for i in 0..9 {
+        let host = format!("w{i}.example.com");
+        assert_eq!(rig.names("A", &host).len(), 1 + i % 3, "{host}");
+        assert!(rig.has(
+            "TXT",
+            &format!("a-{host}"),
+            &txt("cfgeo-test", &format!("ingress/shop/w{i}"))
+        ));
+    }
+    let again = engine.pass(&desired, false).await.unwrap();
+    assert!(!again.has_changes(), "the cache holds what was written");
 }

@@ -48,6 +48,16 @@ pub struct Applied {
     pub rejected: Vec<Rejected>,
 }
 
+impl Applied {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: Applied) {
+        self.groups += other.groups;
+        self.ops += other.ops;
+        self.batches += other.batches;
+        self.rejected.extend(other.rejected);
+    }
+}
+
 /// Splits groups into chunks of at most `limit` operations without splitting a group, unless
 /// the group alone is larger than the limit.
 pub fn chunk(groups: &[ChangeGroup], limit: usize) -> Vec<Vec<usize>> {
@@ -142,14 +152,22 @@ pub async fn apply(
     limit: usize,
     cache: &mut Vec<DnsRecord>,
 ) -> Result<Applied, ApplyError> {
+    let mut answers = Vec::new();
+    let done = write(client, zone, groups, limit, &mut answers).await?;
+    fold(cache, answers);
+    Ok(done)
+}
+
+/// [`apply`] without the cache: Cloudflare's answers are appended to `answers`, for
+/// [`fold`] once the writer no longer reads the cache (a plan read batch by batch borrows it).
+pub async fn write(
+    client: &Client,
+    zone: &str,
+    groups: &[ChangeGroup],
+    limit: usize,
+    answers: &mut Vec<BatchResult>,
+) -> Result<Applied, ApplyError> {
     let mut done = Applied::default();
-    // Room for every record created, once, rather than doubling through the cold start.
-    let creates = groups
-        .iter()
-        .flat_map(|g| &g.ops)
-        .filter(|op| matches!(op, Op::Create(_)))
-        .count();
-    cache.reserve_exact(creates);
     let mut queue: VecDeque<Vec<usize>> = chunk(groups, limit).into();
     while let Some(members) = queue.pop_front() {
         let (req, slots) = build(groups, &members);
@@ -159,7 +177,7 @@ pub async fn apply(
         done.batches += 1;
         match client.batch_dns_records(zone, &req).await {
             Ok(res) => {
-                update_cache(cache, &res);
+                answers.push(res);
                 done.groups += members.len();
                 done.ops += req.len();
             }
@@ -193,11 +211,20 @@ pub async fn apply(
             }
         }
     }
-    // The cold start grows the cache from nothing; its spare capacity would stay for good.
+    Ok(done)
+}
+
+/// Folds Cloudflare's answers into the cached zone, in the order they came.
+pub fn fold(cache: &mut Vec<DnsRecord>, answers: Vec<BatchResult>) {
+    // Room for every record created, once, rather than doubling through the cold start.
+    cache.reserve_exact(answers.iter().map(|a| a.posts.len()).sum());
+    for a in answers {
+        update_cache(cache, a);
+    }
+    // Deletions leave spare capacity that would otherwise stay for good.
     if cache.capacity() > cache.len() + cache.len() / 4 {
         cache.shrink_to_fit();
     }
-    Ok(done)
 }
 
 fn rejected(g: &ChangeGroup, e: &CloudflareError) -> Rejected {
@@ -210,7 +237,7 @@ fn rejected(g: &ChangeGroup, e: &CloudflareError) -> Rejected {
 
 /// Folds a batch answer into the cached zone: deleted ids out, overwritten records replaced,
 /// created records in.
-pub fn update_cache(cache: &mut Vec<DnsRecord>, res: &BatchResult) {
+pub fn update_cache(cache: &mut Vec<DnsRecord>, res: BatchResult) {
     let mut changed: BTreeMap<&str, Option<&DnsRecord>> = BTreeMap::new();
     for r in &res.deletes {
         changed.insert(r.id.as_str(), None);
@@ -228,7 +255,7 @@ pub fn update_cache(cache: &mut Vec<DnsRecord>, res: &BatchResult) {
             }
         });
     }
-    cache.extend(res.posts.iter().cloned());
+    cache.extend(res.posts);
 }
 
 #[cfg(test)]

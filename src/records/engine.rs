@@ -8,10 +8,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{Applied, ApplyError, apply};
+use super::apply::{Applied, ApplyError, fold, write};
 use super::filter::DomainFilter;
 use super::inputs::{DesiredRecords, Inputs};
-use super::plan::{ChangeGroup, Plan, PlanSettings, ZoneRef, plan};
+use super::plan::{ChangeGroup, Plan, PlanSettings, Planner, ZoneRef, plan};
 use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
 use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
@@ -148,10 +148,38 @@ pub async fn resolve_zones(
         .collect())
 }
 
+/// What one pass planned in one zone (after dropping groups refused before, until the next
+/// resync).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZonePass {
+    /// Zone.
+    pub zone: ZoneRef,
+    /// Change groups planned.
+    pub groups: usize,
+    /// Record operations planned.
+    pub ops: usize,
+    /// Record sets owned once the plan is applied.
+    pub owned: usize,
+}
+
+impl ZonePass {
+    fn of(zone: &ZoneRef, groups: &[ChangeGroup], owned: usize) -> Self {
+        Self {
+            zone: zone.clone(),
+            groups: groups.len(),
+            ops: groups.iter().map(|g| g.ops.len()).sum(),
+            owned,
+        }
+    }
+}
+
 /// What one pass planned and did.
 #[derive(Debug, Default)]
 pub struct PassReport {
-    /// Each zone's plan (after dropping groups refused before, until the next resync).
+    /// What was planned per zone.
+    pub zones: Vec<ZonePass>,
+    /// Each zone's whole plan, in dry-run only (a writing pass plans and writes batch by batch
+    /// and keeps no plan).
     pub plans: Vec<(ZoneRef, Plan)>,
     /// What was written per zone (empty in dry-run).
     pub applied: Vec<(ZoneRef, Applied)>,
@@ -162,7 +190,7 @@ pub struct PassReport {
 impl PassReport {
     /// True when any zone had changes to make.
     pub fn has_changes(&self) -> bool {
-        self.plans.iter().any(|(_, p)| !p.is_empty())
+        self.zones.iter().any(|z| z.groups > 0)
     }
 }
 
@@ -306,73 +334,126 @@ impl RecordEngine {
                 }
             }
             let cache = state.records.get_or_insert_with(Vec::new);
-            let mut p = plan(&endpoints, cache, &state.zone, &settings);
-            notices.append(&mut p.notices);
-            p.groups
-                .retain(|g| self.refused.get(&g.name) != Some(&fingerprint(g)));
-            owned += p.owned;
-            if !p.is_empty() && self.settings.dry_run {
+            let refused = &mut self.refused;
+            let is_refused = |g: &ChangeGroup, refused: &HashMap<String, u64>| {
+                refused.get(&g.name) == Some(&fingerprint(g))
+            };
+            if self.settings.dry_run {
+                let mut p = plan(&endpoints, cache, &state.zone, &settings);
+                notices.append(&mut p.notices);
+                p.groups.retain(|g| !is_refused(g, refused));
+                owned += p.owned;
                 for g in &p.groups {
                     for op in &g.ops {
                         tracing::info!(zone = %state.zone.name, "dry run, not written: {}", describe_op(op));
                     }
                 }
+                report
+                    .zones
+                    .push(ZonePass::of(&state.zone, &p.groups, p.owned));
+                report.plans.push((state.zone.clone(), p));
+                continue;
             }
-            if !p.is_empty() && !self.settings.dry_run {
-                let limit = self
-                    .settings
-                    .batch_size
-                    .map_or(state.limit, |b| b.clamp(1, state.limit));
-                match apply(&self.client, &state.zone.id, &p.groups, limit, cache).await {
-                    Ok(done) => {
-                        for r in &done.rejected {
-                            tracing::warn!(zone = %state.zone.name, name = %r.name, "refused by Cloudflare: {}", r.message);
-                            if let Some(g) = p.groups.iter().find(|g| g.name == r.name) {
-                                self.refused.insert(g.name.clone(), fingerprint(g));
-                            }
-                            if let Some(obj) = &r.object {
-                                notices.push(Notice {
-                                    object: obj.clone(),
-                                    severity: Severity::Warning,
-                                    reason: "RecordRejected".into(),
-                                    message: format!("{}: {}", r.name, r.message),
-                                });
-                            }
-                        }
-                        let written = p.groups.iter().filter(|g| {
-                            g.object.is_some() && !done.rejected.iter().any(|r| r.name == g.name)
-                        });
-                        // A cold start writes every hostname at once: Events for all would flood
-                        // the API server and kube's Recorder cache, so only the first few get one.
-                        let mut evented = 0;
-                        for g in written {
-                            if evented == MAX_WRITE_EVENTS {
-                                tracing::info!(zone = %state.zone.name, "more record groups written; Events only for the first {MAX_WRITE_EVENTS} of this pass");
+            // Planned and written batch by batch: a cold start never holds the plan of the
+            // whole zone, and the batches are the ones `apply` would cut from the whole plan.
+            let limit = self
+                .settings
+                .batch_size
+                .map_or(state.limit, |b| b.clamp(1, state.limit));
+            let mut planner = Planner::new(&endpoints, cache, &state.zone, &settings);
+            let mut pass = ZonePass::of(&state.zone, &[], 0);
+            let mut done = Applied::default();
+            let mut answers = Vec::new();
+            let mut pending: Vec<ChangeGroup> = Vec::new();
+            let mut pending_ops = 0;
+            let mut rejected_notices = Vec::new();
+            let mut evented = 0;
+            let mut failed = None;
+            loop {
+                let next = planner.by_ref().find(|g| !is_refused(g, refused));
+                let full = next
+                    .as_ref()
+                    .is_none_or(|g| pending_ops + g.ops.len() > limit);
+                if full && !pending.is_empty() {
+                    let batch =
+                        match write(&self.client, &state.zone.id, &pending, limit, &mut answers)
+                            .await
+                        {
+                            Ok(b) => b,
+                            Err(e) => {
+                                failed = Some(e);
                                 break;
                             }
-                            if let Some(obj) = &g.object {
-                                evented += 1;
-                                self.reporter
-                                    .publish(&Notice {
-                                        object: obj.clone(),
-                                        severity: Severity::Normal,
-                                        reason: "RecordsWritten".into(),
-                                        message: describe_group(g),
-                                    })
-                                    .await;
-                            }
+                        };
+                    for r in &batch.rejected {
+                        tracing::warn!(zone = %state.zone.name, name = %r.name, "refused by Cloudflare: {}", r.message);
+                        if let Some(g) = pending.iter().find(|g| g.name == r.name) {
+                            refused.insert(g.name.clone(), fingerprint(g));
                         }
+                        if let Some(obj) = &r.object {
+                            rejected_notices.push(Notice {
+                                object: obj.clone(),
+                                severity: Severity::Warning,
+                                reason: "RecordRejected".into(),
+                                message: format!("{}: {}", r.name, r.message),
+                            });
+                        }
+                    }
+                    // A cold start writes every hostname at once: Events for all would flood
+                    // the API server and kube's Recorder cache, so only the first few get one.
+                    let written = pending.iter().filter(|g| {
+                        g.object.is_some() && !batch.rejected.iter().any(|r| r.name == g.name)
+                    });
+                    for g in written {
+                        if evented == MAX_WRITE_EVENTS {
+                            tracing::info!(zone = %state.zone.name, "more record groups written; Events only for the first {MAX_WRITE_EVENTS} of this pass");
+                            evented += 1;
+                        }
+                        if evented > MAX_WRITE_EVENTS {
+                            break;
+                        }
+                        if let Some(obj) = &g.object {
+                            evented += 1;
+                            self.reporter
+                                .publish(&Notice {
+                                    object: obj.clone(),
+                                    severity: Severity::Normal,
+                                    reason: "RecordsWritten".into(),
+                                    message: describe_group(g),
+                                })
+                                .await;
+                        }
+                    }
+                    done.add(batch);
+                    pending.clear();
+                    pending_ops = 0;
+                }
+                let Some(g) = next else { break };
+                pass.groups += 1;
+                pass.ops += g.ops.len();
+                pending_ops += g.ops.len();
+                pending.push(g);
+            }
+            let (mut plan_notices, zone_owned) = planner.finish();
+            notices.append(&mut plan_notices);
+            notices.append(&mut rejected_notices);
+            owned += zone_owned;
+            pass.owned = zone_owned;
+            match failed {
+                None => {
+                    fold(cache, answers);
+                    if done.batches > 0 {
                         tracing::info!(zone = %state.zone.name, groups = done.groups, ops = done.ops, batches = done.batches, rejected = done.rejected.len(), "records applied");
                         report.applied.push((state.zone.clone(), done));
                     }
-                    Err(e) => {
-                        // The batch may or may not have run: read the zone again next time.
-                        state.records = None;
-                        first_err.get_or_insert(e.into());
-                    }
+                }
+                Some(e) => {
+                    // The batch may or may not have run: read the zone again next time.
+                    state.records = None;
+                    first_err.get_or_insert(e.into());
                 }
             }
-            report.plans.push((state.zone.clone(), p));
+            report.zones.push(pass);
         }
         self.publish_new(notices).await;
         if let Some(m) = &self.metrics

@@ -123,89 +123,158 @@ impl Plan {
 /// Ownership TXTs are read from all of `current`, whatever the filters; records outside the
 /// domain filter or of unmanaged types are otherwise invisible, except that records of any kind
 /// at a name still block a CNAME there (Cloudflare refuses it).
-pub fn plan<E: std::borrow::Borrow<Endpoint>>(
+pub fn plan<E: Borrow<Endpoint>>(
     desired: &[E],
     current: &[DnsRecord],
     zone: &ZoneRef,
     s: &PlanSettings,
 ) -> Plan {
-    let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
-    let own = Ownership::new(current, &s.txt, &zone_name);
-    let managed = |t: &RecordType| s.managed_types.contains(t);
-
-    // One row per name. Endpoints and records are chained by index through `cand_next` and
-    // `rec_next`, so building rows allocates nothing per name.
-    let mut index: FastMap<Cow<'_, str>, u32> =
-        FastMap::with_capacity_and_hasher(desired.len() + 16, Default::default());
-    let mut heads: Vec<Head<'_>> = Vec::with_capacity(desired.len() + 16);
-    let mut cand_next = vec![NONE; desired.len()];
-    for (i, ep) in desired.iter().map(Borrow::borrow).enumerate() {
-        if !managed(&ep.record_type) || !s.domains.matches(&ep.name) {
-            continue;
-        }
-        let key = name_key(&ep.name);
-        if zone_name.is_empty() || within(&key, &zone_name) {
-            let h = row_for(&mut index, &mut heads, key);
-            cand_next[i] = heads[h].cand;
-            heads[h].cand = i as u32;
-        }
-    }
-    let mut rec_next = vec![NONE; current.len()];
-    let mut unmanaged = Vec::new();
-    for (i, r) in current.iter().enumerate() {
-        // Ownership TXTs are the registry's, never planned as records.
-        let is_managed = managed(&r.record_type)
-            && !(r.record_type == RecordType::Txt && is_ownership_txt(r))
-            && s.domains.matches(&r.name);
-        if is_managed {
-            let h = row_for(&mut index, &mut heads, name_key(&r.name));
-            rec_next[i] = heads[h].cur;
-            heads[h].cur = i as u32;
-        } else {
-            unmanaged.push(i as u32);
-        }
-    }
-    // The rest only matters where a row exists: it can block a CNAME, or keep an old-format
-    // TXT alive.
-    for i in unmanaged {
-        if let Some(&h) = index.get(name_key(&current[i as usize].name).as_ref()) {
-            rec_next[i as usize] = heads[h as usize].other;
-            heads[h as usize].other = i;
-        }
-    }
-
-    let mut ctx = Ctx {
-        s,
-        own: &own,
-        zone: &zone_name,
-        notices: Vec::new(),
-        owned: 0,
-    };
-    let mut groups = Vec::new();
-    let mut notices: Vec<(String, Notice)> = Vec::new();
-    let (mut cands, mut recs, mut others) = (Vec::new(), Vec::new(), Vec::new());
-    drop(index);
-    // Rows in first-seen order: desired and current are then read mostly sequentially.
-    for head in &heads {
-        let name = head.name.as_ref();
-        cands.clear();
-        cands.extend(chain(head.cand, &cand_next).map(|i| desired[i].borrow()));
-        recs.clear();
-        recs.extend(chain(head.cur, &rec_next).map(|i| &current[i]));
-        others.clear();
-        others.extend(chain(head.other, &rec_next).map(|i| &current[i]));
-        if let Some(g) = ctx.row(name, &mut cands, &mut recs, &mut others) {
-            groups.push(g);
-        }
-        notices.extend(ctx.notices.drain(..).map(|n| (name.to_string(), n)));
-    }
-    // The output is sorted by name.
-    groups.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    notices.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut planner = Planner::new(desired, current, zone, s);
+    let groups = planner.by_ref().collect();
+    let (notices, owned) = planner.finish();
     Plan {
         groups,
-        notices: notices.into_iter().map(|(_, n)| n).collect(),
-        owned: ctx.owned,
+        notices,
+        owned,
+    }
+}
+
+/// [`plan`] one name at a time: an iterator over the change groups, in name order, so that a
+/// writer can apply them batch by batch without holding the whole plan (a cold start plans
+/// every name of the zone). [`Planner::finish`] gives the notices and the owned count.
+pub struct Planner<'a, E> {
+    desired: &'a [E],
+    current: &'a [DnsRecord],
+    s: &'a PlanSettings,
+    own: Ownership<'a>,
+    zone_name: String,
+    /// One row per name, sorted by name.
+    heads: Vec<Head<'a>>,
+    cand_next: Vec<u32>,
+    rec_next: Vec<u32>,
+    next: usize,
+    notices: Vec<Notice>,
+    owned: usize,
+    cands: Vec<&'a Endpoint>,
+    recs: Vec<&'a DnsRecord>,
+    others: Vec<&'a DnsRecord>,
+}
+
+impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
+    /// Indexes `desired` and `current` by name; planning happens as the iterator is read.
+    pub fn new(
+        desired: &'a [E],
+        current: &'a [DnsRecord],
+        zone: &ZoneRef,
+        s: &'a PlanSettings,
+    ) -> Self {
+        let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
+        let own = Ownership::new(current, &s.txt, &zone_name);
+        let managed = |t: &RecordType| s.managed_types.contains(t);
+
+        // One row per name. Endpoints and records are chained by index through `cand_next`
+        // and `rec_next`, so building rows allocates nothing per name.
+        let mut index: FastMap<Cow<'a, str>, u32> =
+            FastMap::with_capacity_and_hasher(desired.len() + 16, Default::default());
+        let mut heads: Vec<Head<'a>> = Vec::with_capacity(desired.len() + 16);
+        let mut cand_next = vec![NONE; desired.len()];
+        for (i, ep) in desired.iter().map(Borrow::borrow).enumerate() {
+            if !managed(&ep.record_type) || !s.domains.matches(&ep.name) {
+                continue;
+            }
+            let key = name_key(&ep.name);
+            if zone_name.is_empty() || within(&key, &zone_name) {
+                let h = row_for(&mut index, &mut heads, key);
+                cand_next[i] = heads[h].cand;
+                heads[h].cand = i as u32;
+            }
+        }
+        let mut rec_next = vec![NONE; current.len()];
+        let mut unmanaged = Vec::new();
+        for (i, r) in current.iter().enumerate() {
+            // Ownership TXTs are the registry's, never planned as records.
+            let is_managed = managed(&r.record_type)
+                && !(r.record_type == RecordType::Txt && is_ownership_txt(r))
+                && s.domains.matches(&r.name);
+            if is_managed {
+                let h = row_for(&mut index, &mut heads, name_key(&r.name));
+                rec_next[i] = heads[h].cur;
+                heads[h].cur = i as u32;
+            } else {
+                unmanaged.push(i as u32);
+            }
+        }
+        // The rest only matters where a row exists: it can block a CNAME, or keep an old-format
+        // TXT alive.
+        for i in unmanaged {
+            if let Some(&h) = index.get(name_key(&current[i as usize].name).as_ref()) {
+                rec_next[i as usize] = heads[h as usize].other;
+                heads[h as usize].other = i;
+            }
+        }
+        drop(index);
+        // Name order. Rows from a sorted desired state come first and are sorted already, so
+        // the stable sort only merges in the names that have records alone.
+        heads.sort_by(|a, b| a.name.cmp(&b.name));
+        Self {
+            desired,
+            current,
+            s,
+            own,
+            zone_name,
+            heads,
+            cand_next,
+            rec_next,
+            next: 0,
+            notices: Vec::new(),
+            owned: 0,
+            cands: Vec::new(),
+            recs: Vec::new(),
+            others: Vec::new(),
+        }
+    }
+
+    /// The notices (in name order) and the record sets owned after the plan, once every group
+    /// has been read; rows not yet read are planned first.
+    pub fn finish(mut self) -> (Vec<Notice>, usize) {
+        for _ in self.by_ref() {}
+        (self.notices, self.owned)
+    }
+}
+
+impl<'a, E: Borrow<Endpoint>> Iterator for Planner<'a, E> {
+    type Item = ChangeGroup;
+
+    fn next(&mut self) -> Option<ChangeGroup> {
+        while self.next < self.heads.len() {
+            let head = &self.heads[self.next];
+            self.next += 1;
+            let name = head.name.as_ref();
+            let (desired, current) = (self.desired, self.current);
+            self.cands.clear();
+            self.cands
+                .extend(chain(head.cand, &self.cand_next).map(|i| desired[i].borrow()));
+            self.recs.clear();
+            self.recs
+                .extend(chain(head.cur, &self.rec_next).map(|i| &current[i]));
+            self.others.clear();
+            self.others
+                .extend(chain(head.other, &self.rec_next).map(|i| &current[i]));
+            let mut ctx = Ctx {
+                s: self.s,
+                own: &self.own,
+                zone: &self.zone_name,
+                notices: Vec::new(),
+                owned: 0,
+            };
+            let group = ctx.row(name, &mut self.cands, &mut self.recs, &mut self.others);
+            self.owned += ctx.owned;
+            self.notices.append(&mut ctx.notices);
+            if group.is_some() {
+                return group;
+            }
+        }
+        None
     }
 }
 
