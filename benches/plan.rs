@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cfgeo::cloudflare::types::{DnsRecord, RecordType};
-use cfgeo::geo::ObjectRef;
+use cfgeo::model::ObjectRef;
 use cfgeo::records::filter::DomainFilter;
 use cfgeo::records::plan::{PlanSettings, Policy, ZoneRef, plan};
 use cfgeo::records::registry::{Labels, TxtNaming};

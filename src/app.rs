@@ -449,7 +449,7 @@ fn paint(color: bool, sign: char, line: &str) -> String {
 }
 
 /// Prints a record pass as a diff: `+` create, `-` delete, `~` update.
-pub fn print_records(report: &PassReport, notices: &[crate::geo::Notice], color: bool) {
+pub fn print_records(report: &PassReport, notices: &[crate::model::Notice], color: bool) {
     let mut out = std::io::stdout().lock();
     for n in notices {
         let _ = writeln!(out, "records: warning: {}", n.message);

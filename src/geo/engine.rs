@@ -10,12 +10,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{GeoError, Report, Start, reconcile};
-use super::desired::{DesiredGeo, Notice, Severity, desired_state};
+use super::desired::{DesiredGeo, desired_state};
 use super::plan::{Action, Observed, Problem};
 use super::settings::GeoSettings;
 use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
 use crate::events::{Published, Reporter};
+use crate::model::{Notice, Severity};
 use crate::sources::Snapshot;
 
 /// Timing of the loop.

@@ -17,7 +17,7 @@ use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
 use crate::events::{Published, Reporter};
 use crate::geo::engine::{Timing, jitter};
-use crate::geo::{Notice, Severity};
+use crate::model::{Notice, Severity};
 
 /// Normal "written" Events per pass at most (warnings are never capped).
 pub const MAX_WRITE_EVENTS: usize = 20;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::Endpoint;
 use super::kinds::{DNSEndpoint, GRPCRoute, Gateway, HTTPRoute, TCPRoute, TLSRoute, UDPRoute};
 use super::sources::{self, ObjectOutput, SourceOutput, SourceSettings};
-use crate::geo::{Notice, ObjectRef};
+use crate::model::{Notice, ObjectRef};
 use crate::sources::Snapshot;
 
 /// A snapshot channel of one kind; `None` inside until its first list is complete.

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cloudflare::types::{DnsRecord, DnsRecordInput, RecordType};
-use crate::geo::{Notice, ObjectRef, Severity};
+use crate::model::{Notice, ObjectRef, Severity};
 
 use super::endpoint::{Endpoint, canonical_target, target_cmp};
 use super::filter::{DomainFilter, within};

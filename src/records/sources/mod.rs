@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::cloudflare::types::RecordType;
-use crate::geo::{Notice, ObjectRef, Severity};
+use crate::model::{Notice, ObjectRef, Severity};
 use crate::sources::selector::LabelSelector;
 
 use super::annotations::{default_prefixes, parse_hostname, parse_target};
@@ -328,7 +328,7 @@ mod testutil {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use crate::cloudflare::types::RecordType;
-    use crate::geo::ObjectRef;
+    use crate::model::ObjectRef;
     use crate::records::endpoint::{CfProps, Endpoint};
 
     pub fn meta(ns: &str, name: &str, labels: &[(&str, &str)], ann: &[(&str, &str)]) -> ObjectMeta {
