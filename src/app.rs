@@ -22,7 +22,7 @@ use crate::emulator;
 use crate::events::Reporter;
 use crate::geo::GeoSettings;
 use crate::geo::apply::Report;
-use crate::geo::engine::{GeoEngine, Timing};
+use crate::geo::engine::GeoEngine;
 use crate::leader::{self, LeaderConfig};
 use crate::records::engine::{PassReport, RecordEngine, RecordSettings, resolve_zones};
 use crate::records::filter::DomainFilter;
@@ -30,6 +30,7 @@ use crate::records::inputs::{Inputs, manifest_inputs, watch_inputs};
 use crate::records::registry::TxtNaming;
 use crate::records::sources::SourceSettings;
 use crate::records::{Op, PlanSettings};
+use crate::runtime::Timing;
 use crate::sources::selector::LabelSelector;
 use crate::sources::{Snapshot, kube_watch, manifests};
 

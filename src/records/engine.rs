@@ -16,11 +16,8 @@ use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
 use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
 use crate::events::{Published, Reporter};
-use crate::geo::engine::{Timing, jitter};
 use crate::model::{Notice, Severity};
-
-/// Normal "written" Events per pass at most (warnings are never capped).
-pub const MAX_WRITE_EVENTS: usize = 20;
+use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
 
 /// Errors of a pass.
 #[derive(Debug, thiserror::Error)]
