@@ -9,9 +9,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{Applied, ApplyError, apply};
-use super::filter::DomainFilter;
 use super::inputs::{DesiredRecords, Inputs};
-use super::plan::{ChangeGroup, Plan, PlanSettings, ZoneRef, plan};
+use super::plan::{ChangeGroup, Plan, PlanSettings, plan};
+use super::zone::{DomainFilter, ZoneRef};
 use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
 use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};

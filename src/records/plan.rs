@@ -15,10 +15,10 @@ use crate::cloudflare::types::{DnsRecord, DnsRecordInput, RecordType};
 use crate::model::{Notice, ObjectRef, Severity};
 
 use super::endpoint::{Endpoint, canonical_target, target_cmp};
-use super::filter::{DomainFilter, within};
 use super::registry::{
     FastMap, NameTxts, Owner, Ownership, TxtNaming, is_ownership_txt, serialize,
 };
+use super::zone::{DomainFilter, ZoneRef, within};
 
 #[cfg(test)]
 mod tests;
@@ -33,15 +33,6 @@ pub enum Policy {
     UpsertOnly,
     /// Create only.
     CreateOnly,
-}
-
-/// The zone a plan is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneRef {
-    /// Zone id.
-    pub id: String,
-    /// Apex name, lower-case.
-    pub name: String,
 }
 
 /// Planner settings.
