@@ -24,7 +24,7 @@ use super::zone::{DomainFilter, ZoneRef, within};
 mod tests;
 
 /// What the planner may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
     /// Create, update and delete.
     #[default]
