@@ -10,10 +10,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cfgeo::cloudflare::types::{DnsRecord, RecordType};
-use cfgeo::geo::ObjectRef;
-use cfgeo::records::filter::DomainFilter;
-use cfgeo::records::plan::{PlanSettings, Policy, ZoneRef, plan};
+use cfgeo::model::ObjectRef;
+use cfgeo::records::plan::{PlanSettings, Policy, plan};
 use cfgeo::records::registry::{Labels, TxtNaming};
+use cfgeo::records::zone::{DomainFilter, ZoneRef};
 use cfgeo::records::{CfProps, Endpoint};
 
 const DEFAULT_N: usize = 100_000;

@@ -15,15 +15,15 @@ mod common;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use cfgeo::config::SourceKind;
 use cfgeo::emulator::{DnsRecord, Emulator, EmulatorConfig, EmulatorHandle, Plan, ZoneSpec};
 use cfgeo::events::Reporter;
-use cfgeo::geo::engine::Timing;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::watch_inputs;
 use cfgeo::records::registry::Labels;
+use cfgeo::records::sources::SourceKind;
 use cfgeo::records::sources::SourceSettings;
+use cfgeo::runtime::Timing;
 use common::*;
 use fake_kube::FakeKube;
 use serde_json::json;

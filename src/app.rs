@@ -22,14 +22,15 @@ use crate::emulator;
 use crate::events::Reporter;
 use crate::geo::GeoSettings;
 use crate::geo::apply::Report;
-use crate::geo::engine::{GeoEngine, Timing};
+use crate::geo::engine::GeoEngine;
 use crate::leader::{self, LeaderConfig};
 use crate::records::engine::{PassReport, RecordEngine, RecordSettings, resolve_zones};
-use crate::records::filter::DomainFilter;
 use crate::records::inputs::{Inputs, manifest_inputs, watch_inputs};
 use crate::records::registry::TxtNaming;
 use crate::records::sources::SourceSettings;
+use crate::records::zone::DomainFilter;
 use crate::records::{Op, PlanSettings};
+use crate::runtime::Timing;
 use crate::sources::selector::LabelSelector;
 use crate::sources::{Snapshot, kube_watch, manifests};
 
@@ -449,7 +450,7 @@ fn paint(color: bool, sign: char, line: &str) -> String {
 }
 
 /// Prints a record pass as a diff: `+` create, `-` delete, `~` update.
-pub fn print_records(report: &PassReport, notices: &[crate::geo::Notice], color: bool) {
+pub fn print_records(report: &PassReport, notices: &[crate::model::Notice], color: bool) {
     let mut out = std::io::stdout().lock();
     for n in notices {
         let _ = writeln!(out, "records: warning: {}", n.message);

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::{EnumValueParser, TypedValueParser};
 
 use crate::cloudflare::types::{MonitorInput, SteeringPolicy};
 use crate::cloudflare::{ClientSettings, DEFAULT_BASE_URL, TokenError, TokenSource};
 use crate::geo::settings::keys;
 use crate::geo::{GeoSettings, LbPolicy, MonitorPolicy};
 use crate::model::{NameError, Region, Weight, validate_hostname};
+use crate::records::Policy;
+use crate::records::sources::SourceKind;
 
 /// A configuration value that cannot be used; each names the variable and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -523,9 +526,10 @@ mod tests {
     }
 }
 
-/// A record source (`--source`); each needs its own RBAC rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
-pub enum SourceKind {
+/// `--source` as clap parses it and documents it in `--help`; maps one to one to
+/// [`SourceKind`], which knows no clap.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SourceFlag {
     /// Ingresses (hosts, TLS hosts and the hostname annotation).
     Ingress,
     /// Services of type LoadBalancer, ClusterIP (internal-hostname) and ExternalName.
@@ -544,31 +548,39 @@ pub enum SourceKind {
     Crd,
 }
 
-impl SourceKind {
-    /// The flag value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ingress => "ingress",
-            Self::Service => "service",
-            Self::GatewayHttproute => "gateway-httproute",
-            Self::GatewayGrpcroute => "gateway-grpcroute",
-            Self::GatewayTlsroute => "gateway-tlsroute",
-            Self::GatewayTcproute => "gateway-tcproute",
-            Self::GatewayUdproute => "gateway-udproute",
-            Self::Crd => "crd",
+impl From<SourceFlag> for SourceKind {
+    fn from(f: SourceFlag) -> Self {
+        match f {
+            SourceFlag::Ingress => Self::Ingress,
+            SourceFlag::Service => Self::Service,
+            SourceFlag::GatewayHttproute => Self::GatewayHttproute,
+            SourceFlag::GatewayGrpcroute => Self::GatewayGrpcroute,
+            SourceFlag::GatewayTlsroute => Self::GatewayTlsroute,
+            SourceFlag::GatewayTcproute => Self::GatewayTcproute,
+            SourceFlag::GatewayUdproute => Self::GatewayUdproute,
+            SourceFlag::Crd => Self::Crd,
         }
     }
+}
 
-    /// True for the Gateway API route sources (which also watch Gateways).
-    pub fn is_gateway(&self) -> bool {
-        matches!(
-            self,
-            Self::GatewayHttproute
-                | Self::GatewayGrpcroute
-                | Self::GatewayTlsroute
-                | Self::GatewayTcproute
-                | Self::GatewayUdproute
-        )
+/// `--policy` as clap parses it and documents it in `--help`; maps one to one to [`Policy`].
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PolicyFlag {
+    /// Create, update and delete.
+    Sync,
+    /// Create and update, never delete.
+    UpsertOnly,
+    /// Create only.
+    CreateOnly,
+}
+
+impl From<PolicyFlag> for Policy {
+    fn from(f: PolicyFlag) -> Self {
+        match f {
+            PolicyFlag::Sync => Self::Sync,
+            PolicyFlag::UpsertOnly => Self::UpsertOnly,
+            PolicyFlag::CreateOnly => Self::CreateOnly,
+        }
     }
 }
 
@@ -581,7 +593,7 @@ pub struct RecordArgs {
         long = "source",
         env = "CFGEO_SOURCES",
         value_delimiter = ',',
-        value_enum
+        value_parser = EnumValueParser::<SourceFlag>::new().map(SourceKind::from)
     )]
     pub sources: Vec<SourceKind>,
 
@@ -590,10 +602,10 @@ pub struct RecordArgs {
     #[arg(
         long = "policy",
         env = "CFGEO_POLICY",
-        value_enum,
+        value_parser = EnumValueParser::<PolicyFlag>::new().map(Policy::from),
         default_value = "sync"
     )]
-    pub policy: crate::records::Policy,
+    pub policy: Policy,
 
     /// Owner written into ownership TXT records (external-dns's --txt-owner-id). Use the value
     /// external-dns used to adopt its records. Default: the owner id (CFGEO_OWNER_ID).

@@ -5,7 +5,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter as KubeReporter
 
 use std::collections::BTreeSet;
 
-use crate::geo::{Notice, Severity};
+use crate::model::{Notice, Severity};
 
 /// The notices already published, so each one becomes an Event once while it holds, and again
 /// only after it went away and came back.

@@ -12,6 +12,7 @@
 //!   account.
 //! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
 //! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
+//! - [`runtime`]: what both engines' loops share: loop timing, resync jitter, the Event cap.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
@@ -33,6 +34,7 @@ pub mod geo;
 pub mod leader;
 pub mod model;
 pub mod records;
+pub mod runtime;
 pub mod sources;
 pub mod status;
 pub mod telemetry;

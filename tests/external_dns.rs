@@ -8,11 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use cfgeo::config::SourceKind;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::RecordSettings;
-use cfgeo::records::filter::DomainFilter;
 use cfgeo::records::registry::TxtNaming;
+use cfgeo::records::sources::SourceKind;
+use cfgeo::records::zone::DomainFilter;
 use common::control_plane::ControlPlane;
 use common::real::*;
 use common::*;

@@ -16,17 +16,18 @@ use std::time::Duration;
 
 use cfgeo::cloudflare::types::{DnsRecordInput, RecordType};
 use cfgeo::cloudflare::{ApiToken, Client, ClientSettings, TokenSource};
-use cfgeo::config::SourceKind;
 use cfgeo::emulator::{
     CallRecord, Emulator, EmulatorConfig, EmulatorHandle, FaultAction, FaultSpec,
 };
 use cfgeo::events::Reporter;
 use cfgeo::geo::GeoSettings;
-use cfgeo::geo::engine::{GeoEngine, Timing};
+use cfgeo::geo::engine::GeoEngine;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::watch_inputs;
+use cfgeo::records::sources::SourceKind;
 use cfgeo::records::sources::SourceSettings;
+use cfgeo::runtime::Timing;
 use cfgeo::sources::kube_watch;
 use common::{eventually, fast_timing, ingress, lb_pool_names, pools, settings, status};
 use fake_kube::{FakeKube, FakeKubeHandle};

@@ -16,14 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cfgeo::config::SourceKind;
 use cfgeo::emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultAction, FaultSpec};
 use cfgeo::events::Reporter;
-use cfgeo::geo::engine::Timing;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::watch_inputs;
+use cfgeo::records::sources::SourceKind;
 use cfgeo::records::sources::SourceSettings;
+use cfgeo::runtime::Timing;
 use common::*;
 use fake_kube::FakeKube;
 use rand::rngs::StdRng;

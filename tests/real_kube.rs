@@ -6,11 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use cfgeo::config::SourceKind;
 use cfgeo::events::Reporter;
 use cfgeo::geo::engine::GeoEngine;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::RecordSettings;
+use cfgeo::records::sources::SourceKind;
 use cfgeo::sources::kube_watch;
 use common::control_plane::ControlPlane;
 use common::real::*;

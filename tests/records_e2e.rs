@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use cfgeo::cloudflare::Client;
 use cfgeo::cloudflare::types::{DnsRecordInput, RecordType};
-use cfgeo::config::SourceKind;
 use cfgeo::emulator::EmulatorHandle;
 use cfgeo::events::Reporter;
 use cfgeo::records::Policy;
 use cfgeo::records::engine::{RecordEngine, RecordSettings, resolve_zones};
 use cfgeo::records::inputs::{Inputs, watch_inputs};
+use cfgeo::records::sources::SourceKind;
 use cfgeo::records::sources::SourceSettings;
 use common::real::RealKube;
 use common::*;

@@ -4,46 +4,20 @@
 use std::time::Duration;
 
 use k8s_openapi::api::networking::v1::Ingress;
-use rand::RngExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{GeoError, Report, Start, reconcile};
-use super::desired::{DesiredGeo, Notice, Severity, desired_state};
+use super::desired::{DesiredGeo, desired_state};
 use super::plan::{Action, Observed, Problem};
 use super::settings::GeoSettings;
 use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
 use crate::events::{Published, Reporter};
+use crate::model::{Notice, Severity};
+use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
 use crate::sources::Snapshot;
-
-/// Timing of the loop.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// Quiet time that ends a burst of watch events.
-    pub debounce: Duration,
-    /// Longest a burst can delay a reconcile.
-    pub debounce_max: Duration,
-    /// Full resync period (jittered by up to 10%).
-    pub resync: Duration,
-    /// First retry delay after a failure.
-    pub retry_min: Duration,
-    /// Largest retry delay.
-    pub retry_max: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            debounce: Duration::from_millis(200),
-            debounce_max: Duration::from_millis(800),
-            resync: Duration::from_secs(300),
-            retry_min: Duration::from_secs(2),
-            retry_max: Duration::from_secs(60),
-        }
-    }
-}
 
 /// The geo engine.
 pub struct GeoEngine {
@@ -198,10 +172,7 @@ impl GeoEngine {
                     // A pool can hold thousands of Ingresses: tell a few, not all of them.
                     let notices =
                         action_notices(&desired, a, Severity::Normal, "Written", &a.describe());
-                    for n in notices
-                        .iter()
-                        .take(crate::records::engine::MAX_WRITE_EVENTS)
-                    {
+                    for n in notices.iter().take(MAX_WRITE_EVENTS) {
                         self.reporter.publish(n).await;
                     }
                 }
@@ -359,12 +330,6 @@ impl GeoEngine {
             }
         }
     }
-}
-
-/// `d` shortened by up to 10%, so replicas and clusters do not resync in lockstep.
-pub fn jitter(d: Duration) -> Duration {
-    let f: f64 = rand::rng().random_range(0.9..=1.0);
-    d.mul_f64(f)
 }
 
 /// Warning Events for a planner problem: the Ingresses of the pool, or of every pool of the

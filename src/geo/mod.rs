@@ -9,6 +9,6 @@ pub mod engine;
 pub mod plan;
 pub mod settings;
 
-pub use desired::{DesiredGeo, Notice, ObjectRef, Severity, desired_state};
+pub use desired::{DesiredGeo, desired_state};
 pub use plan::{Action, Expect, Observed, Phase, Plan, Problem, Step, plan};
 pub use settings::{GeoSettings, LbPolicy, MonitorPolicy};

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::geo::{Notice, ObjectRef, Severity};
 use crate::model::validate_hostname;
+use crate::model::{Notice, ObjectRef, Severity};
 
 use super::endpoint::CfProps;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::cloudflare::types::{BatchRequest, BatchResult, BatchUpdate, DnsRecord, RecordId};
 use crate::cloudflare::{Client, CloudflareError};
-use crate::geo::ObjectRef;
+use crate::model::ObjectRef;
 
 use super::plan::{ChangeGroup, Op};
 

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use crate::cloudflare::types::RecordType;
-use crate::geo::ObjectRef;
+use crate::model::ObjectRef;
 
 /// Cloudflare properties of a desired record. `None` means "not set by the object", so the
 /// planner fills the configured default.

@@ -9,18 +9,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{Applied, ApplyError, fold, write};
-use super::filter::DomainFilter;
 use super::inputs::{DesiredRecords, Inputs};
-use super::plan::{ChangeGroup, Plan, PlanSettings, Planner, ZoneRef, plan};
+use super::plan::{ChangeGroup, Plan, PlanSettings, Planner, plan};
+use super::zone::{DomainFilter, ZoneRef};
 use crate::admin::{Condition, Engine, Metrics, ReconcileResult};
 use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
 use crate::events::{Published, Reporter};
-use crate::geo::engine::{Timing, jitter};
-use crate::geo::{Notice, Severity};
-
-/// Normal "written" Events per pass at most (warnings are never capped).
-pub const MAX_WRITE_EVENTS: usize = 20;
+use crate::model::{Notice, Severity};
+use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
 
 /// Errors of a pass.
 #[derive(Debug, thiserror::Error)]

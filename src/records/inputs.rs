@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::Endpoint;
 use super::kinds::{DNSEndpoint, GRPCRoute, Gateway, HTTPRoute, TCPRoute, TLSRoute, UDPRoute};
 use super::sources::{self, ObjectOutput, SourceOutput, SourceSettings};
-use crate::geo::{Notice, ObjectRef};
+use crate::model::{Notice, ObjectRef};
 use crate::sources::Snapshot;
 
 /// A snapshot channel of one kind; `None` inside until its first list is complete.
@@ -292,13 +292,13 @@ where
 /// `namespace` limits the watch, `label_filter` is sent to the API server.
 pub fn watch_inputs(
     client: kube::Client,
-    kinds: &[crate::config::SourceKind],
+    kinds: &[crate::records::sources::SourceKind],
     settings: SourceSettings,
     namespace: Option<&str>,
     label_filter: Option<&str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Inputs {
-    use crate::config::SourceKind as S;
+    use crate::records::sources::SourceKind as S;
     use crate::sources::kube_watch::{watch_any_version, watch_derived, watch_projected};
     // Gateway API v1.5 made TLSRoute, TCPRoute and UDPRoute v1; older CRDs serve v1alpha2 only.
     const ROUTE_VERSIONS: &[&str] = &["v1", "v1alpha2"];
@@ -422,10 +422,10 @@ pub fn watch_inputs(
 /// The same sources read once from manifest files.
 pub fn manifest_inputs(
     dir: &std::path::Path,
-    kinds: &[crate::config::SourceKind],
+    kinds: &[crate::records::sources::SourceKind],
     settings: SourceSettings,
 ) -> Result<Inputs, crate::sources::manifests::ManifestError> {
-    use crate::config::SourceKind as S;
+    use crate::records::sources::SourceKind as S;
     use crate::sources::manifests::load;
     fn rx<K>(s: Snapshot<K>) -> Rx<K> {
         let (_tx, rx) = watch::channel(Some(s));

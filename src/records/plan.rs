@@ -12,19 +12,19 @@ use std::cmp::Ordering;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cloudflare::types::{DnsRecord, DnsRecordInput, RecordType};
-use crate::geo::{Notice, ObjectRef, Severity};
+use crate::model::{Notice, ObjectRef, Severity};
 
 use super::endpoint::{Endpoint, canonical_target, target_cmp};
-use super::filter::{DomainFilter, within};
 use super::registry::{
     FastMap, NameTxts, Owner, Ownership, TxtNaming, is_ownership_txt, serialize,
 };
+use super::zone::{DomainFilter, ZoneRef, within};
 
 #[cfg(test)]
 mod tests;
 
 /// What the planner may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
     /// Create, update and delete.
     #[default]
@@ -33,15 +33,6 @@ pub enum Policy {
     UpsertOnly,
     /// Create only.
     CreateOnly,
-}
-
-/// The zone a plan is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneRef {
-    /// Zone id.
-    pub id: String,
-    /// Apex name, lower-case.
-    pub name: String,
 }
 
 /// Planner settings.

@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::cloudflare::types::{DnsRecord, RecordType};
 
-use super::filter::within;
+use super::zone::within;
 
 const HERITAGE: &str = "external-dns";
 const KEY_PREFIX: &str = "external-dns/";

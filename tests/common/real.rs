@@ -131,7 +131,7 @@ pub async fn quiet(emu: &cfgeo::emulator::EmulatorHandle) {
 pub async fn start_record_engine(
     emu: &cfgeo::emulator::EmulatorHandle,
     client: &kube::Client,
-    kinds: &[cfgeo::config::SourceKind],
+    kinds: &[cfgeo::records::sources::SourceKind],
     settings: cfgeo::records::engine::RecordSettings,
     namespace: Option<&str>,
 ) -> tokio_util::sync::CancellationToken {

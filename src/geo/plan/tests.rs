@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::cloudflare::types::SteeringPolicy;
-use crate::geo::desired::{DesiredPool, MonitorOverride, ObjectRef};
+use crate::geo::desired::{DesiredPool, MonitorOverride};
+use crate::model::ObjectRef;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 

@@ -10,8 +10,8 @@ use super::{
     sorted, warn,
 };
 use crate::cloudflare::types::RecordType;
-use crate::geo::{Notice, ObjectRef};
 use crate::model::validate_hostname;
+use crate::model::{Notice, ObjectRef};
 use crate::records::annotations::{Annotations, cloudflare_metadata_keys, parse_hostname};
 use crate::records::endpoint::{Endpoint, suitable_type};
 use crate::records::kinds::{DNSEndpoint, DNSEndpointEntry};

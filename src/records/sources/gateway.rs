@@ -9,7 +9,7 @@ use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, labels, object_ref, resource_label,
     selected, sorted, valid_host, valid_target,
 };
-use crate::geo::Notice;
+use crate::model::Notice;
 use crate::records::annotations::{Annotations, HostnameSource, Key, parse_hostname};
 use crate::records::kinds::{
     GATEWAY_GROUP, Gateway, GatewayRoute, Listener, ParentReference, RouteParentStatus,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::cloudflare::types::RecordType;
-use crate::geo::{Notice, ObjectRef, Severity};
+use crate::model::{Notice, ObjectRef, Severity};
 use crate::sources::selector::LabelSelector;
 
 use super::annotations::{default_prefixes, parse_hostname, parse_target};
@@ -25,6 +25,55 @@ pub use crd::from_dns_endpoints;
 pub use gateway::from_routes;
 pub use ingress::{from_ingresses, ingress_output};
 pub use service::{from_services, merge_services, service_output};
+
+/// A record source (`--source`); each needs its own RBAC rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    /// Ingresses (hosts, TLS hosts and the hostname annotation).
+    Ingress,
+    /// Services of type LoadBalancer, ClusterIP (internal-hostname) and ExternalName.
+    Service,
+    /// Gateway API HTTPRoutes.
+    GatewayHttproute,
+    /// Gateway API GRPCRoutes.
+    GatewayGrpcroute,
+    /// Gateway API TLSRoutes.
+    GatewayTlsroute,
+    /// Gateway API TCPRoutes.
+    GatewayTcproute,
+    /// Gateway API UDPRoutes.
+    GatewayUdproute,
+    /// external-dns DNSEndpoint objects (externaldns.k8s.io/v1alpha1).
+    Crd,
+}
+
+impl SourceKind {
+    /// The flag value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ingress => "ingress",
+            Self::Service => "service",
+            Self::GatewayHttproute => "gateway-httproute",
+            Self::GatewayGrpcroute => "gateway-grpcroute",
+            Self::GatewayTlsroute => "gateway-tlsroute",
+            Self::GatewayTcproute => "gateway-tcproute",
+            Self::GatewayUdproute => "gateway-udproute",
+            Self::Crd => "crd",
+        }
+    }
+
+    /// True for the Gateway API route sources (which also watch Gateways).
+    pub fn is_gateway(&self) -> bool {
+        matches!(
+            self,
+            Self::GatewayHttproute
+                | Self::GatewayGrpcroute
+                | Self::GatewayTlsroute
+                | Self::GatewayTcproute
+                | Self::GatewayUdproute
+        )
+    }
+}
 
 /// What the sources select and how they read annotations.
 #[derive(Debug, Clone)]
@@ -328,7 +377,7 @@ mod testutil {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use crate::cloudflare::types::RecordType;
-    use crate::geo::ObjectRef;
+    use crate::model::ObjectRef;
     use crate::records::endpoint::{CfProps, Endpoint};
 
     pub fn meta(ns: &str, name: &str, labels: &[(&str, &str)], ann: &[(&str, &str)]) -> ObjectMeta {

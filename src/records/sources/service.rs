@@ -15,7 +15,7 @@ use super::{
     sorted, valid_ip, valid_target, warn,
 };
 use crate::cloudflare::types::RecordType;
-use crate::geo::{Notice, ObjectRef};
+use crate::model::{Notice, ObjectRef};
 use crate::records::annotations::Annotations;
 use crate::records::endpoint::Endpoint;
 

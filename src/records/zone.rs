@@ -1,4 +1,7 @@
-//! Domain filters: which names the synchronizer may see and touch, and which zones they select.
+//! Zones and domain filters: the zone a plan is for ([`ZoneRef`]), which names the synchronizer
+//! may see and touch and which zones they select ([`DomainFilter`]), and the label-boundary
+//! suffix test both use ([`within`]). Pure, and imports nothing else from `records`: the
+//! planner and the registry import it.
 //!
 //! Semantics follow external-dns's `endpoint.DomainFilter` with two deliberate, stricter changes:
 //! - each regular expression replaces only its own list (`--regex-domain-filter` replaces
@@ -11,7 +14,14 @@
 
 use regex::Regex;
 
-use super::plan::ZoneRef;
+/// The zone a plan is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneRef {
+    /// Zone id.
+    pub id: String,
+    /// Apex name, lower-case.
+    pub name: String,
+}
 
 /// A domain filter that cannot be built.
 #[derive(Debug, thiserror::Error)]
