@@ -170,9 +170,15 @@ impl GeoEngine {
                 for a in &report.written {
                     tracing::info!(action = %a.describe(), "written");
                     // A pool can hold thousands of Ingresses: tell a few, not all of them.
-                    let notices =
-                        action_notices(&desired, a, Severity::Normal, "Written", &a.describe());
-                    for n in notices.iter().take(MAX_WRITE_EVENTS) {
+                    let notices = action_notices(
+                        &desired,
+                        a,
+                        Severity::Normal,
+                        "Written",
+                        &a.describe(),
+                        MAX_WRITE_EVENTS,
+                    );
+                    for n in &notices {
                         self.reporter.publish(n).await;
                     }
                 }
@@ -183,6 +189,7 @@ impl GeoEngine {
                         Severity::Warning,
                         "CloudflareRefused",
                         &format!("{}; retried with backoff", f.error),
+                        usize::MAX,
                     );
                     for n in &notices {
                         self.reporter.publish(n).await;
@@ -352,13 +359,15 @@ fn problem_notices_for(desired: &DesiredGeo, p: &Problem) -> Vec<Notice> {
         .collect()
 }
 
-/// Events for the Ingresses behind a pool that an action wrote.
+/// Events for the first `limit` Ingresses behind a pool that an action wrote (only those are
+/// built: a pool write's message lists every origin, and a pool can hold thousands).
 fn action_notices(
     desired: &DesiredGeo,
     a: &Action,
     severity: Severity,
     reason: &str,
     message: &str,
+    limit: usize,
 ) -> Vec<Notice> {
     let pool_name = a.pool_name();
     let lb_host = a.lb_host();
@@ -367,6 +376,7 @@ fn action_notices(
         .values()
         .filter(|p| pool_name == Some(p.name.as_str()) || lb_host == Some(p.lb_host.as_str()))
         .flat_map(|p| p.sources.iter())
+        .take(limit)
         .map(|o| Notice {
             object: o.clone(),
             severity,

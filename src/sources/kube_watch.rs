@@ -132,13 +132,13 @@ where
     let (tx, rx) = watch::channel(None);
     let kind = K::kind(&Default::default()).to_string();
     tokio::spawn(async move {
-        type Store<T> = BTreeMap<(String, String), Arc<T>>;
+        // One string per object, `namespace name`: sorts as (namespace, name), since a space
+        // sorts before every character a namespace may hold.
+        type Store<T> = BTreeMap<String, Arc<T>>;
         let key = |o: &K| {
             let m = o.meta();
-            (
-                m.namespace.clone().unwrap_or_default(),
-                m.name.clone().unwrap_or_default(),
-            )
+            let (ns, name) = (m.namespace.as_deref(), m.name.as_deref());
+            format!("{} {}", ns.unwrap_or_default(), name.unwrap_or_default())
         };
         let stream = watcher(api, config).default_backoff();
         futures::pin_mut!(stream);

@@ -366,6 +366,8 @@ fn canonicalize(ep: &mut Endpoint) {
         }
         _ => ep.canonicalize_targets(),
     }
+    // Kept for as long as the object is watched: no spare room.
+    ep.targets.shrink_to_fit();
 }
 
 #[cfg(test)]
