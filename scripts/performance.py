@@ -129,7 +129,7 @@ def ed_memory(evidence):
     p = side_by_side.by_program(sbs)
     e, c = p["external-dns"]["peak_rss_kib"] / 1024, p["cfgeo"]["peak_rss_kib"] / 1024
     return (f"measured (§0, records only, same objects on a real API server): {e:.0f} MiB; "
-            f"cfgeo {c:.0f} MiB in the same run")
+            f"cfgeo {c:.0f} MiB in the same run (the build of that run, see §0)")
 
 
 def yes(ok):
@@ -442,9 +442,10 @@ def main():
     w("")
     w(
         "**Growth.** The latency is the debounce window plus one reconcile. The reconcile of the "
-        "record synchronizer recomputes the desired state from every watched object and plans "
-        "the whole zone from its cache, so it grows linearly with the number of objects (see "
-        "§4 for the planner's share); the geo engine rebuilds the pool's origin list. "
+        "record synchronizer derives the changed object's endpoints when its watch event "
+        "arrives, joins every object's endpoints (shared, not copied) and plans the whole zone "
+        "from its cache, so it grows linearly with the number of objects (see §4 for the "
+        "planner's share); the geo engine rebuilds the pool's origin list. "
         "external-dns (computed from its documented loop; §0 measures it): a change waits for "
         "the next sync: with `--events`, 5 s (plus up to 1 s of its 1 s tick) and then a full "
         "sync; without it, up to one `--interval` (1 min by default).\n"
@@ -543,7 +544,7 @@ def main():
             base = mem.get((n, ""))
             w(
                 f"| **this build** (commit `{run.get('commit', '?')}`, regenerated): glibc malloc, "
-                f"`MALLOC_ARENA_MAX=2` | {mib(c['vmhwm_mib'])} | "
+                f"`MALLOC_ARENA_MAX=2` (one thread: no effect expected) | {mib(c['vmhwm_mib'])} | "
                 f"{mib(c['vmrss_mib'])} | {c['converged_s']:.1f} s | {mib(r['vmhwm_mib'])} | "
                 f"{mib(ch['vmhwm_mib'])} / {mib(ch['vmrss_mib'])} |"
             )
@@ -559,15 +560,17 @@ def main():
             "At commit ead1f99 none lowered the peak: the peak was the heap itself at its largest "
             "(the cold pass), not memory the allocator kept. jemalloc returned more after the "
             "cold pass (VmRSS 114 MiB against 128 MiB) but not at the restart; mimalloc held 45 "
-            "MiB more. Since the heap shrank (commit 9debd38), what glibc keeps in its per-thread "
-            "arenas is a larger share of the resident set, and `MALLOC_ARENA_MAX=2` now lowers "
-            "it (the last two rows, measured in this run): set it when running a glibc build. "
-            "The binary keeps the system allocator, which needs no C build; jemalloc and "
-            "mimalloc stay available as cargo features. `malloc_trim` was not tried: it needs "
-            "an `unsafe` FFI call, and the crate forbids `unsafe`. Every figure on this page is "
-            "of the glibc build (`x86_64-unknown-linux-gnu`); the container image is a static "
-            "musl build, whose allocator is not measured here (the musl target cannot be "
-            "installed on this machine), so size its limit from these figures with headroom."
+            "MiB more. Measured again at commit 063b088, once the heap had shrunk, jemalloc was "
+            "worse than glibc (cold 85 MiB against 75 MiB, restart 78 MiB against 68 MiB). What "
+            "helped was fewer arenas: with two worker threads `MALLOC_ARENA_MAX=1` took the "
+            "restart from 68 MiB to 59 MiB, and the binary now runs on one thread, which gives "
+            "the same without a setting (the last two rows, measured in this run). The binary "
+            "keeps the system allocator, which needs no C build; jemalloc and mimalloc stay "
+            "available as cargo features. `malloc_trim` was not tried: it needs an `unsafe` FFI "
+            "call, and the crate forbids `unsafe`. Every figure on this page is of the glibc "
+            "build (`x86_64-unknown-linux-gnu`); the container image is a static musl build, "
+            "whose allocator is not measured here (the musl target cannot be installed on this "
+            "machine), so size its limit from these figures with headroom."
         )
         if any((mem[k]["cold"] or {}).get("records_seeded") for k in msizes):
             w("")
@@ -821,23 +824,31 @@ the changes below, the peak heap was 117 MiB at the restart and the typed object
   remembers the last desired state by a 64-bit fingerprint instead of a second copy. Three
   buffers also stopped keeping spare capacity: `collect` into `Vec<Arc<Endpoint>>` reused the
   endpoints' buffer (four endpoints' room per object, 19 MiB in all), each change group's
-  operations, and the zone cache grown by doubling through the cold start. Together: 10,000 +
-  10,000 cold 129 MiB → 86 MiB, restart 99 MiB → 69 MiB, after 100 changes 110 MiB → 69 MiB
-  (glibc, no setting). heaptrack's peak heap: cold 93 → 51 MiB, restart 63 → 35 MiB.
-- **What is left** (heaptrack, `cargo build --profile profiling`): at the restart, a 35 MiB
-  heap: the zone cache of 38,000 records (6.4 MiB of structs plus their strings, kept between
-  passes by design: it is what makes a pass cost one listing per resync), the endpoints of
-  19,000 objects (5.2 MiB of structs plus their strings), the geo engine's projected Ingresses,
-  and the watch maps. At the cold peak, the plan of the first pass adds 16 MiB (19,000 change
-  groups of two operations with their record and TXT inputs). The rest of the resident set
-  (about 30 MiB above the heap) is the binary, the thread stacks and what glibc's per-thread
-  arenas keep; `MALLOC_ARENA_MAX=2` takes about 8 MiB of it.
+  operations, and the zone cache grown by doubling through the cold start. Together, at
+  10,000 + 10,000: cold 129 MiB → 86 MiB, restart 99 MiB → 69 MiB.
+- **The cold pass is planned and written batch by batch** (commit 583fb07):
+  `records::plan::Planner` yields the change groups in name order and the engine sends each
+  batch as soon as it is full, so the first pass never holds the plan of the whole zone
+  (19,000 change groups, 16 MiB). The batches are the ones the whole plan would be cut into:
+  the same calls. Cold 90 MiB → 75 MiB.
+- **One thread, and only the Events that are sent** (commit 9774e22): the binary runs
+  tokio's current-thread runtime (cfgeo waits on the API server and Cloudflare, one pass per
+  engine at a time), so glibc keeps one arena instead of one per worker thread: cold 75 → 66
+  MiB, restart 68 → 59 MiB, with the same convergence time. The geo engine built a Notice for
+  every Ingress of a written pool, each carrying the pool write's description (which lists
+  every origin), and then published 20 of them: 12 MiB at the cold start with 1,000 Ingresses
+  in the pool. It now builds only the 20.
+- **What is left** (heaptrack, `cargo build --profile profiling`): at the restart a 33 MiB heap:
+  the zone cache of 38,000 records (6.4 MiB of structs plus their strings, kept between passes
+  by design: it is what makes a pass cost one listing per resync), the endpoints of 19,000
+  objects (5.2 MiB of structs plus their strings), the watch maps, and the geo engine's
+  projected Ingresses. The rest of the resident set is the binary, the thread stacks and what
+  glibc keeps.
 
-The 64 MiB goal at 10,000 + 10,000 is still missed: the peak is 86 MiB (78 MiB with
-`MALLOC_ARENA_MAX=2`), the steady state 63 MiB (58 MiB). Closing the rest needs the cold plan
-applied in bounded chunks rather than planned whole (the first pass's 16 MiB), a zone cache of
-compact records (ids and names kept once, the TXT contents not kept whole), and endpoints
-that share their object reference.
+The peak goal at 10,000 + 10,000 (64 MiB) is met, narrowly, and the growth goal (1.5 KiB per
+object) is met; the steady-state goal (48 MiB) is not: about 56 MiB. Closing that needs a zone
+cache of compact records (ids and names kept once, the TXT contents not kept whole) and
+endpoints that share their object reference instead of each holding a copy.
 """
 
 

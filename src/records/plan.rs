@@ -120,8 +120,11 @@ pub fn plan<E: Borrow<Endpoint>>(
     zone: &ZoneRef,
     s: &PlanSettings,
 ) -> Plan {
-    let mut planner = Planner::new(desired, current, zone, s);
-    let groups = planner.by_ref().collect();
+    // Rows in first-seen order, which reads `desired` and `current` mostly sequentially; the
+    // groups and notices are then put in name order, the order `Planner::new` yields them in.
+    let mut planner = Planner::build(desired, current, zone, s, false);
+    let mut groups: Vec<ChangeGroup> = planner.by_ref().collect();
+    groups.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let (notices, owned) = planner.finish();
     Plan {
         groups,
@@ -139,12 +142,17 @@ pub struct Planner<'a, E> {
     s: &'a PlanSettings,
     own: Ownership<'a>,
     zone_name: String,
-    /// One row per name, sorted by name.
+    /// One row per name: `heads[..split]` and `heads[split..]` each sorted by name.
     heads: Vec<Head<'a>>,
     cand_next: Vec<u32>,
     rec_next: Vec<u32>,
+    /// Next row of the first run, and of the second.
     next: usize,
-    notices: Vec<Notice>,
+    split: usize,
+    tail: usize,
+    ordered: bool,
+    /// With the row each came from.
+    notices: Vec<(u32, Notice)>,
     owned: usize,
     cands: Vec<&'a Endpoint>,
     recs: Vec<&'a DnsRecord>,
@@ -152,12 +160,24 @@ pub struct Planner<'a, E> {
 }
 
 impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
-    /// Indexes `desired` and `current` by name; planning happens as the iterator is read.
+    /// Indexes `desired` and `current` by name; planning happens as the iterator is read, one
+    /// name at a time in name order.
     pub fn new(
         desired: &'a [E],
         current: &'a [DnsRecord],
         zone: &ZoneRef,
         s: &'a PlanSettings,
+    ) -> Self {
+        Self::build(desired, current, zone, s, true)
+    }
+
+    /// With `ordered` false the rows are read in first-seen order.
+    fn build(
+        desired: &'a [E],
+        current: &'a [DnsRecord],
+        zone: &ZoneRef,
+        s: &'a PlanSettings,
+        ordered: bool,
     ) -> Self {
         let zone_name = zone.name.trim_end_matches('.').to_ascii_lowercase();
         let own = Ownership::new(current, &s.txt, &zone_name);
@@ -180,6 +200,8 @@ impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
                 heads[h].cand = i as u32;
             }
         }
+        // Rows of desired names; a desired state in name order gives them in name order.
+        let from_desired = heads.len();
         let mut rec_next = vec![NONE; current.len()];
         let mut unmanaged = Vec::new();
         for (i, r) in current.iter().enumerate() {
@@ -204,9 +226,21 @@ impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
             }
         }
         drop(index);
-        // Name order. Rows from a sorted desired state come first and are sorted already, so
-        // the stable sort only merges in the names that have records alone.
-        heads.sort_by(|a, b| a.name.cmp(&b.name));
+        // Name order, without sorting every row when the desired state is sorted (the engine's
+        // always is): then only the names that have records alone are sorted, and the
+        // iterator merges the two runs. Names are unique, so an unstable sort is exact.
+        let split = if !ordered {
+            heads.len()
+        } else if heads[..from_desired]
+            .windows(2)
+            .all(|w| w[0].name < w[1].name)
+        {
+            heads[from_desired..].sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            from_desired
+        } else {
+            heads.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            heads.len()
+        };
         Self {
             desired,
             current,
@@ -217,6 +251,9 @@ impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
             cand_next,
             rec_next,
             next: 0,
+            split,
+            tail: split,
+            ordered,
             notices: Vec::new(),
             owned: 0,
             cands: Vec::new(),
@@ -229,7 +266,16 @@ impl<'a, E: Borrow<Endpoint>> Planner<'a, E> {
     /// has been read; rows not yet read are planned first.
     pub fn finish(mut self) -> (Vec<Notice>, usize) {
         for _ in self.by_ref() {}
-        (self.notices, self.owned)
+        if !self.ordered {
+            // Stable: a row's notices keep the order they were found in.
+            let heads = &self.heads;
+            self.notices
+                .sort_by(|a, b| heads[a.0 as usize].name.cmp(&heads[b.0 as usize].name));
+        }
+        (
+            self.notices.into_iter().map(|(_, n)| n).collect(),
+            self.owned,
+        )
     }
 }
 
@@ -237,9 +283,25 @@ impl<'a, E: Borrow<Endpoint>> Iterator for Planner<'a, E> {
     type Item = ChangeGroup;
 
     fn next(&mut self) -> Option<ChangeGroup> {
-        while self.next < self.heads.len() {
-            let head = &self.heads[self.next];
-            self.next += 1;
+        loop {
+            let first = (self.next < self.split).then_some(self.next);
+            let second = (self.tail < self.heads.len()).then_some(self.tail);
+            let i = match (first, second) {
+                (Some(a), Some(b)) if self.heads[b].name < self.heads[a].name => {
+                    self.tail += 1;
+                    b
+                }
+                (Some(a), _) => {
+                    self.next += 1;
+                    a
+                }
+                (None, Some(b)) => {
+                    self.tail += 1;
+                    b
+                }
+                (None, None) => return None,
+            };
+            let head = &self.heads[i];
             let name = head.name.as_ref();
             let (desired, current) = (self.desired, self.current);
             self.cands.clear();
@@ -260,12 +322,12 @@ impl<'a, E: Borrow<Endpoint>> Iterator for Planner<'a, E> {
             };
             let group = ctx.row(name, &mut self.cands, &mut self.recs, &mut self.others);
             self.owned += ctx.owned;
-            self.notices.append(&mut ctx.notices);
+            self.notices
+                .extend(ctx.notices.drain(..).map(|n| (i as u32, n)));
             if group.is_some() {
                 return group;
             }
         }
-        None
     }
 }
 

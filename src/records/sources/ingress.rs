@@ -6,8 +6,8 @@ use std::sync::Arc;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{
-    ObjectRecords, SourceOutput, SourceSettings, annotations, labels, object_ref, resource_label,
-    selected, sorted, valid_host, valid_ip, valid_target,
+    ObjectRecords, SourceOutput, SourceSettings, annotations, labels, lb_targets, object_ref,
+    resource_label, selected, sorted, valid_host,
 };
 use crate::records::annotations::{Annotations, HostnameSource, INGRESS_CLASS_ANNOTATION};
 
@@ -108,18 +108,12 @@ pub fn ingress_output(ing: &Ingress, s: &SourceSettings) -> SourceOutput {
             .as_ref()
             .and_then(|st| st.load_balancer.as_ref())
             .and_then(|lb| lb.ingress.as_ref());
-        let mut t = Vec::new();
-        for (i, e) in lb.into_iter().flatten().enumerate() {
-            if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
-                let field = format!("status.loadBalancer.ingress[{i}].ip");
-                t.extend(valid_ip(&field, ip, &obj, notices));
-            }
-            if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
-                let field = format!("status.loadBalancer.ingress[{i}].hostname");
-                t.extend(valid_target(&field, h, &obj, notices));
-            }
-        }
-        t
+        let entries = lb.into_iter().flatten();
+        lb_targets(
+            entries.map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+            &obj,
+            notices,
+        )
     } else {
         ann.targets
     };

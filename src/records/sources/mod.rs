@@ -306,6 +306,27 @@ fn valid_ip(field: &str, raw: &str, obj: &ObjectRef, notices: &mut Vec<Notice>) 
     }
 }
 
+/// The targets in `status.loadBalancer.ingress` (Ingress and Service alike), given as each
+/// entry's (ip, hostname): an `ip` must be an IP address, a `hostname` becomes a CNAME target.
+fn lb_targets<'e>(
+    entries: impl Iterator<Item = (Option<&'e str>, Option<&'e str>)>,
+    obj: &ObjectRef,
+    notices: &mut Vec<Notice>,
+) -> Vec<String> {
+    let mut t = Vec::new();
+    for (i, (ip, hostname)) in entries.enumerate() {
+        if let Some(ip) = ip.filter(|v| !v.is_empty()) {
+            let field = format!("status.loadBalancer.ingress[{i}].ip");
+            t.extend(valid_ip(&field, ip, obj, notices));
+        }
+        if let Some(h) = hostname.filter(|v| !v.is_empty()) {
+            let field = format!("status.loadBalancer.ingress[{i}].hostname");
+            t.extend(valid_target(&field, h, obj, notices));
+        }
+    }
+    t
+}
+
 /// One object's endpoints, one per (name, type), as external-dns's `EndpointsForHostname`.
 struct ObjectRecords {
     obj: ObjectRef,

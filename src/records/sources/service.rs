@@ -11,8 +11,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Service;
 
 use super::{
-    ObjectRecords, SourceOutput, SourceSettings, annotations, object_ref, resource_label, selected,
-    sorted, valid_ip, valid_target, warn,
+    ObjectRecords, SourceOutput, SourceSettings, annotations, lb_targets, object_ref,
+    resource_label, selected, sorted, valid_ip, valid_target, warn,
 };
 use crate::cloudflare::types::RecordType;
 use crate::model::{Notice, ObjectRef};
@@ -25,18 +25,12 @@ fn status_targets(svc: &Service, obj: &ObjectRef, notices: &mut Vec<Notice>) -> 
         .as_ref()
         .and_then(|st| st.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_ref());
-    let mut t = Vec::new();
-    for (i, e) in lb.into_iter().flatten().enumerate() {
-        if let Some(ip) = e.ip.as_deref().filter(|v| !v.is_empty()) {
-            let field = format!("status.loadBalancer.ingress[{i}].ip");
-            t.extend(valid_ip(&field, ip, obj, notices));
-        }
-        if let Some(h) = e.hostname.as_deref().filter(|v| !v.is_empty()) {
-            let field = format!("status.loadBalancer.ingress[{i}].hostname");
-            t.extend(valid_target(&field, h, obj, notices));
-        }
-    }
-    t
+    let entries = lb.into_iter().flatten();
+    lb_targets(
+        entries.map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+        obj,
+        notices,
+    )
 }
 
 fn external_ips(svc: &Service, obj: &ObjectRef, notices: &mut Vec<Notice>) -> Vec<String> {
