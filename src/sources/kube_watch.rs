@@ -165,12 +165,13 @@ where
                         }
                         watcher::Event::InitApply(o) => {
                             if let (Some(r), Some(v)) = (relisting.as_mut(), derive(&o)) {
+                                let k = key(&o);
                                 // An unchanged value keeps its allocation.
-                                let v = match store.get(&key(&o)) {
+                                let v = match store.get(&k) {
                                     Some(old) if **old == v => old.clone(),
                                     _ => Arc::new(v),
                                 };
-                                r.insert(key(&o), v);
+                                r.insert(k, v);
                             }
                             false
                         }

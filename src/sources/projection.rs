@@ -1,13 +1,13 @@
-//! What a watch keeps of each object before it is stored: the labels a selector can read, the
-//! annotations a source or filter can read, and the spec and status fields the sources and the
-//! geo engine use. Everything else (other labels and annotations, Ingress paths and backends,
-//! Service ports and selectors, conditions) is dropped, so the caches hold a small fraction of
-//! each object. docs/performance.md §3 measures the effect; docs/annotations.md lists what a
-//! filter can still see.
+//! What a projected watch (the geo engine's Ingresses, Gateways, routes, DNSEndpoints) keeps of
+//! each object before it is stored: the labels a selector can read, the annotations a source or
+//! filter can read, and the spec and status fields that are used. Everything else (other labels
+//! and annotations, Ingress paths and backends, conditions) is dropped. The record
+//! synchronizer's Ingress and Service watches keep endpoints instead (`watch_derived`).
+//! docs/performance.md §3 measures the effect; docs/annotations.md lists what a filter can
+//! still see.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::networking::v1::{
     Ingress, IngressLoadBalancerIngress, IngressRule, IngressSpec, IngressStatus, IngressTLS,
 };
@@ -143,36 +143,6 @@ pub fn ingress(ing: &mut Ingress, keep: &Keep) {
     });
 }
 
-/// A Service as the source reads it: type, cluster, external and ExternalName addresses, and
-/// load balancer addresses.
-pub fn service(svc: &mut Service, keep: &Keep) {
-    keep.metadata(&mut svc.metadata);
-    svc.spec = svc.spec.take().map(|s| ServiceSpec {
-        type_: s.type_,
-        cluster_ip: s.cluster_ip,
-        cluster_ips: s.cluster_ips,
-        external_ips: s.external_ips,
-        external_name: s.external_name,
-        ..ServiceSpec::default()
-    });
-    svc.status = svc.status.take().map(|st| ServiceStatus {
-        load_balancer: st
-            .load_balancer
-            .map(|lb| k8s_openapi::api::core::v1::LoadBalancerStatus {
-                ingress: lb.ingress.map(|v| {
-                    v.into_iter()
-                        .map(|e| LoadBalancerIngress {
-                            ip: e.ip,
-                            hostname: e.hostname,
-                            ..LoadBalancerIngress::default()
-                        })
-                        .collect()
-                }),
-            }),
-        conditions: None,
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,37 +214,5 @@ mod tests {
         let mut i = ing();
         ingress(&mut i, &Keep::nothing());
         assert!(i.metadata.labels.is_none() && i.metadata.annotations.is_none());
-    }
-
-    #[test]
-    fn service_keeps_addresses_and_type_only() {
-        let mut s: Service = serde_json::from_value(json!({
-            "metadata": {"name": "api", "namespace": "shop",
-                "annotations": {"external-dns.kubernetes.io/hostname": "api.example.com",
-                    "meta.helm.sh/release-name": "api"}},
-            "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"],
-                "externalIPs": ["192.0.2.9"], "selector": {"app": "api"},
-                "ports": [{"port": 80}], "sessionAffinity": "None"},
-            "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.net",
-                "ipMode": "VIP"}]},
-                "conditions": [{"type": "x", "status": "True", "reason": "r", "message": "",
-                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-        }))
-        .unwrap();
-        service(
-            &mut s,
-            &Keep::nothing().annotation_prefix("external-dns.kubernetes.io/"),
-        );
-        assert_eq!(
-            serde_json::to_value(&s).unwrap(),
-            json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "api", "namespace": "shop",
-                    "annotations": {"external-dns.kubernetes.io/hostname": "api.example.com"}},
-                "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1",
-                    "clusterIPs": ["10.0.0.1"], "externalIPs": ["192.0.2.9"]},
-                "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}}
-            })
-        );
     }
 }

@@ -1,13 +1,11 @@
 //! Ingress source (external-dns `source/ingress.go`): rule and TLS hosts plus the `hostname`
 //! annotation, pointed at the `target` annotation or the load balancer status.
 
-use std::sync::Arc;
-
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, labels, lb_targets, object_ref,
-    resource_label, selected, sorted, valid_host,
+    resource_label, selected, valid_host,
 };
 use crate::records::annotations::{Annotations, HostnameSource, INGRESS_CLASS_ANNOTATION};
 
@@ -29,10 +27,13 @@ fn class_matches(ing: &Ingress, classes: &[String]) -> bool {
     class.is_some_and(|c| classes.iter().any(|x| x == c))
 }
 
-/// Desired endpoints of the Ingresses that are record sources (never geo-selected ones).
-pub fn from_ingresses(items: &[Arc<Ingress>], s: &SourceSettings) -> SourceOutput {
+/// Desired endpoints of the Ingresses that are record sources (never geo-selected ones), from a
+/// whole snapshot: the tests' form. A watch keeps [`ingress_output`] per object instead, and
+/// `records::inputs` joins them.
+#[cfg(test)]
+pub fn from_ingresses(items: &[std::sync::Arc<Ingress>], s: &SourceSettings) -> SourceOutput {
     let mut out = SourceOutput::default();
-    for ing in sorted(items) {
+    for ing in super::sorted(items) {
         let one = ingress_output(ing, s);
         out.endpoints.extend(one.endpoints);
         out.notices.extend(one.notices);
@@ -136,6 +137,8 @@ mod tests {
         IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressRule, IngressSpec,
         IngressStatus, IngressTLS,
     };
+
+    use std::sync::Arc;
 
     use super::*;
     use crate::records::endpoint::{CfProps, Endpoint};

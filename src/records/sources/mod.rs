@@ -23,8 +23,12 @@ use super::endpoint::{CfProps, Endpoint, suitable_type, target_cmp};
 
 pub use crd::from_dns_endpoints;
 pub use gateway::from_routes;
-pub use ingress::{from_ingresses, ingress_output};
-pub use service::{from_services, merge_services, service_output};
+#[cfg(test)]
+pub use ingress::from_ingresses;
+pub use ingress::ingress_output;
+#[cfg(test)]
+pub use service::from_services;
+pub use service::{merge_services, service_output};
 
 /// A record source (`--source`); each needs its own RBAC rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

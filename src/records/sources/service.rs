@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 
 use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, lb_targets, object_ref,
-    resource_label, selected, sorted, valid_ip, valid_target, warn,
+    resource_label, selected, valid_ip, valid_target, warn,
 };
 use crate::cloudflare::types::RecordType;
 use crate::model::{Notice, ObjectRef};
@@ -77,12 +77,15 @@ fn unsupported(obj: &ObjectRef, what: &str, key: &str) -> Notice {
     )
 }
 
-/// Desired endpoints of Services. Non-CNAME endpoints that several Services claim are merged
-/// into the first Service by `resource`, as external-dns does.
+/// Desired endpoints of Services from a whole snapshot (the tests' form; a watch keeps
+/// [`service_output`] per object and `records::inputs` joins them with [`merge_services`]).
+/// Non-CNAME endpoints that several Services claim are merged into the first Service by
+/// `resource`, as external-dns does.
+#[cfg(test)]
 pub fn from_services(items: &[Arc<Service>], s: &SourceSettings) -> SourceOutput {
     let mut out = SourceOutput::default();
     let mut all: Vec<Endpoint> = Vec::new();
-    for svc in sorted(items) {
+    for svc in super::sorted(items) {
         let one = service_output(svc, s);
         all.extend(one.endpoints);
         out.notices.extend(one.notices);
@@ -172,6 +175,7 @@ pub fn service_output(svc: &Service, s: &SourceSettings) -> SourceOutput {
 
 /// external-dns's cross-Service merge: by resource order, the first Service owning a
 /// non-CNAME (name, type) absorbs the targets of later ones; CNAMEs stay separate.
+#[cfg(test)]
 fn merge(eps: Vec<Endpoint>) -> Vec<Endpoint> {
     merge_services(eps.into_iter().map(Arc::new).collect())
         .into_iter()
