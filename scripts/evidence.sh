@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The evidence run (issue "Evidence"): the fault suite (tests/faults.rs and tests/crash.rs),
+# The evidence run (issue "Evidence"): the fault suite (tests/faults/, tests/crash.rs, tests/secrets.rs),
 # the churn test on one shared token at full length (tests/geo_churn.rs, 2 x 300 s),
 # then scripts/performance.sh when it exists, then docs/reliability.md regenerated from the
 # suite's results by scripts/reliability_report.py.
@@ -33,12 +33,12 @@ results="$(cd "$dir" && pwd)/$profile.jsonl"
 rm -f "$results"
 
 echo "== build"
-cargo test --quiet --no-run --test faults --test crash
+cargo test --quiet --no-run --test faults --test crash --test secrets
 
 echo "== fault suite ($profile profile)"
 start=$(date +%s)
 CFGEO_EVIDENCE="$profile" CFGEO_EVIDENCE_OUT="$results" \
-  cargo test --quiet --test faults --test crash
+  cargo test --quiet --test faults --test crash --test secrets
 runtime=$(( $(date +%s) - start ))
 echo "fault suite: $runtime s, $(wc -l < "$results") cases"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns the fault suite's JSON lines into docs/reliability.md.
 
-Each line (written by tests/faults.rs and tests/crash.rs when CFGEO_EVIDENCE_OUT is set) is one
+Each line (written by tests/faults/, tests/crash.rs and tests/secrets.rs when CFGEO_EVIDENCE_OUT is set) is one
 case: what was injected, how many trials, which assertions held, figures, and the command that
 reruns it. A line exists only when every assertion of its case held.
 
@@ -192,7 +192,7 @@ def main():
     out.append("# Reliability evidence")
     out.append("")
     out.append(
-        "What the fault suite (`tests/faults.rs`, `tests/crash.rs`) injected into cfgeo, how many "
+        "What the fault suite (`tests/faults/`, `tests/crash.rs`, `tests/secrets.rs`) injected into cfgeo, how many "
         "trials it ran, and what held. Every statement under *What held* is an assertion of the "
         "suite: a case appears here only when all of its assertions passed."
     )

@@ -10,8 +10,9 @@
 
 mod common;
 
+use common::evidence::{Evidence, Profile, profile};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -33,78 +34,12 @@ const RULE_COUNT: u32 = 1_000_000;
 const WRITE_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
 const T: Duration = Duration::from_secs(60);
 
-// ---------------------------------------------------------------------------------------------
-// Profile and evidence (the same line format as tests/faults.rs)
-// ---------------------------------------------------------------------------------------------
-
 fn full() -> bool {
-    std::env::var("CFGEO_EVIDENCE").as_deref() == Ok("full")
+    profile() == Profile::Full
 }
 
 fn kills() -> usize {
     if full() { 50 } else { 10 }
-}
-
-struct Evidence {
-    case: &'static str,
-    title: &'static str,
-    injected: Vec<String>,
-    trials: usize,
-    held: Vec<String>,
-    figures: serde_json::Map<String, Value>,
-    started: std::time::Instant,
-}
-
-impl Evidence {
-    fn new(case: &'static str, title: &'static str) -> Self {
-        Self {
-            case,
-            title,
-            injected: Vec::new(),
-            trials: 0,
-            held: Vec::new(),
-            figures: serde_json::Map::new(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    fn check(&mut self, ok: bool, what: impl Into<String>, detail: impl std::fmt::Display) {
-        let what = what.into();
-        assert!(ok, "{}: {what} did not hold: {detail}", self.case);
-        if !self.held.contains(&what) {
-            self.held.push(what);
-        }
-    }
-
-    fn figure(&mut self, key: &str, v: impl Into<Value>) {
-        self.figures.insert(key.to_string(), v.into());
-    }
-
-    fn write(self) {
-        let profile = if full() { "full" } else { "quick" };
-        let line = json!({
-            "case": self.case,
-            "title": self.title,
-            "suite": "crash",
-            "profile": profile,
-            "injected": self.injected,
-            "trials": self.trials,
-            "held": self.held,
-            "figures": self.figures,
-            "duration_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "command": format!("CFGEO_EVIDENCE={profile} cargo test --test crash {} -- --exact", self.case),
-        });
-        println!("evidence: {line}");
-        if let Ok(path) = std::env::var("CFGEO_EVIDENCE_OUT") {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("CFGEO_EVIDENCE_OUT {path}: {e}"));
-            f.write_all(format!("{line}\n").as_bytes())
-                .expect("evidence line written");
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

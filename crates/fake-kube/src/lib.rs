@@ -17,7 +17,7 @@
 //! contains it. It stays for what a real server cannot do on demand:
 //! - faults: dropping a watch stream mid-chunk, failing the next N requests or watches,
 //!   expiring history at a chosen moment, pausing watch delivery, answering slowly or wrongly
-//!   (`tests/faults.rs`, `tests/crash.rs`, `tests/geo_e2e.rs`'s deletion while the watch is
+//!   (`tests/faults/`, `tests/secrets.rs`, `tests/crash.rs`, `tests/geo_e2e.rs`'s deletion while the watch is
 //!   down, `tests/leader.rs`'s step-down when every Lease request fails);
 //! - a server whose latency the test controls: `tests/leader.rs` asserts the elector's timing
 //!   (takeover no earlier than the lease allows, handover within half a lease) to about 150 ms,
@@ -27,7 +27,7 @@
 //!   Ingresses: an address the real validation rejects in `status.loadBalancer.ingress`);
 //! - many API servers or tens of thousands of objects started in milliseconds, where the
 //!   Kubernetes side is incidental and Cloudflare's is under test (`tests/geo_churn.rs`'s four
-//!   clusters joining and leaving, `tests/geo_concurrency.rs`, `tests/geo_migration.rs`, the
+//!   clusters joining and leaving, `tests/faults/concurrency.rs`, `tests/geo_migration.rs`, the
 //!   benchmarks; each has a real-server counterpart: `tests/real_kube.rs`'s two control planes,
 //!   and the real-server memory profile of `benches/memory.rs`).
 
