@@ -287,6 +287,8 @@ impl GeoEngine {
                             retry_delay = (retry_delay * 2).min(self.timing.retry_max);
                         }
                     }
+                    // The pass's working set is gone: give its pages back (glibc keeps them).
+                    crate::memory::release_freed();
                 }
                 if trigger == Trigger::Resync {
                     next_resync = Instant::now() + jitter(self.timing.resync);

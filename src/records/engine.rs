@@ -564,6 +564,8 @@ impl RecordEngine {
                             last = None;
                         }
                     }
+                    // The pass's working set is gone: give its pages back (glibc keeps them).
+                    crate::memory::release_freed();
                     if full {
                         next_resync = Instant::now() + jitter(self.timing.resync);
                     }
