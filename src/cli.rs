@@ -56,6 +56,30 @@ pub struct DecommissionArgs {
     pub force: bool,
 }
 
+/// Parses the process's arguments and environment; prints help or the error and exits on a
+/// bad command line.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// The error and its causes on one line, each cause once: some libraries (kube's config
+/// inference) put their source into their own message too, so a cause the text so far
+/// already contains is left out.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Runs the parsed command; `Ok` carries the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     telemetry::init(&cli.log)?;
@@ -91,5 +115,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn error_text_names_each_cause_once() {
+        let inner = std::io::Error::other("no such file");
+        let err = anyhow::Error::new(Repeats(inner)).context("reading the config");
+        assert_eq!(error_text(&err), "reading the config: outer: no such file");
+        let plain = anyhow::anyhow!("a").context("b");
+        assert_eq!(error_text(&plain), "b: a");
     }
 }

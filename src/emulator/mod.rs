@@ -185,14 +185,14 @@ impl From<&EmulatorArgs> for EmulatorConfig {
 pub enum EmulatorError {
     /// The listener could not be bound or served.
     #[error("emulator I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The state file could not be read.
-    #[error("emulator state file {path}: {source}")]
+    #[error("emulator state file {path}: {error}")]
     StateFile {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A zone of the configuration is invalid.
     #[error("emulator zone {name}: {reason}")]
@@ -202,6 +202,13 @@ pub enum EmulatorError {
         /// Why.
         reason: String,
     },
+}
+
+// Not `#[from]`: the message already carries the cause, and a source too would print it twice.
+impl From<std::io::Error> for EmulatorError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }
 
 /// Entry point for embedding: see [`Emulator::start`].
@@ -216,9 +223,9 @@ impl Emulator {
             name: config.account_name.clone(),
         };
         let mut state = match &config.state_file {
-            Some(path) => State::load(path).map_err(|source| EmulatorError::StateFile {
+            Some(path) => State::load(path).map_err(|error| EmulatorError::StateFile {
                 path: path.clone(),
-                source,
+                error,
             })?,
             None => None,
         }

@@ -15,12 +15,12 @@ use super::selector::LabelSelector;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The directory or a file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// Path.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not valid YAML or JSON.
     #[error("{path}: not valid YAML/JSON: {message}")]
@@ -47,9 +47,9 @@ pub enum ManifestError {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let io = |source| ManifestError::Io {
+    let io = |error| ManifestError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     if dir.is_file() {
         out.push(dir.to_path_buf());
@@ -80,9 +80,9 @@ pub fn read_documents(dir: &Path) -> Result<Vec<(PathBuf, usize, Value)>, Manife
     files(dir, &mut paths)?;
     let mut out = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|error| ManifestError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         let docs: Vec<Value> =
             serde_saphyr::from_multiple(&text).map_err(|e| ManifestError::Parse {
