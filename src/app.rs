@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Args;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
 use tokio::sync::watch;
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, Health, Metrics};
 use crate::cloudflare::Client;
 use crate::cloudflare::types::RecordType;
-use crate::config::{CloudflareArgs, GeoArgs, OpsArgs, RecordArgs, Resolved};
+use crate::config::{OpsArgs, RecordArgs, Resolved, RunArgs};
 use crate::emulator;
 use crate::events::Reporter;
 use crate::geo::GeoSettings;
@@ -33,57 +32,6 @@ use crate::records::{Op, PlanSettings};
 use crate::runtime::Timing;
 use crate::sources::selector::LabelSelector;
 use crate::sources::{Snapshot, kube_watch, manifests};
-
-/// Flags of `cfgeo run` and `cfgeo plan`.
-#[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub cloudflare: CloudflareArgs,
-
-    #[command(flatten)]
-    pub geo: GeoArgs,
-
-    #[command(flatten)]
-    pub records: RecordArgs,
-
-    #[command(flatten)]
-    pub ops: OpsArgs,
-
-    /// Read objects from manifest files (a file or a directory, searched recursively) instead of
-    /// a cluster. Without --once the files are read again at every resync.
-    #[arg(long = "manifests", env = "CFGEO_MANIFESTS")]
-    pub manifests: Option<PathBuf>,
-
-    /// Run one pass of each engine, print what was done, and exit (non-zero if a pass failed).
-    #[arg(long = "once", env = "CFGEO_ONCE", default_value_t = false)]
-    pub once: bool,
-
-    /// Use an in-process Cloudflare emulator instead of api.cloudflare.com: no account needed.
-    /// Account and zone ids default to the emulator's.
-    #[arg(
-        long = "embedded-emulator",
-        env = "CFGEO_EMBEDDED_EMULATOR",
-        default_value_t = false
-    )]
-    pub embedded_emulator: bool,
-
-    /// State file of the embedded emulator, loaded at start and saved after each change, so
-    /// several runs (one per region) can share one emulated account.
-    #[arg(
-        long = "emulator-state",
-        env = "CFGEO_EMULATOR_STATE",
-        requires = "embedded_emulator"
-    )]
-    pub emulator_state: Option<PathBuf>,
-
-    /// Print the pools, load balancers and records after each --once pass.
-    #[arg(
-        long = "print-state",
-        env = "CFGEO_PRINT_STATE",
-        default_value_t = false
-    )]
-    pub print_state: bool,
-}
 
 /// How the engines run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,29 +51,6 @@ pub enum Mode {
 
 /// Exit code of `cfgeo plan` when changes are pending.
 pub const EXIT_CHANGES: u8 = 2;
-
-/// Starts the in-process emulator of `--embedded-emulator` and points `cf` at it: its URL, a
-/// token, and its account and `example.com` zone unless others are given.
-pub async fn embedded_emulator(
-    cf: &mut CloudflareArgs,
-    state_file: Option<PathBuf>,
-) -> anyhow::Result<emulator::EmulatorHandle> {
-    let cfg = emulator::EmulatorConfig {
-        state_file,
-        ..emulator::EmulatorConfig::default()
-    };
-    let handle = emulator::Emulator::start(cfg)
-        .await
-        .context("starting the embedded emulator")?;
-    cf.base_url = handle.base_url();
-    cf.api_token
-        .get_or_insert_with(|| "embedded-emulator".into());
-    cf.account_id.get_or_insert_with(|| handle.account_id());
-    if cf.zone_id.is_none() {
-        cf.zone_id = handle.zone_id("example.com");
-    }
-    Ok(handle)
-}
 
 /// Runs `cfgeo run` (or `plan`).
 pub async fn run(
@@ -152,7 +77,11 @@ pub async fn run(
     let source_settings = source_settings(&args)?;
 
     let _emu = if args.embedded_emulator {
-        Some(embedded_emulator(&mut args.cloudflare, args.emulator_state.clone()).await?)
+        let emu = emulator::Emulator::start_embedded(args.emulator_state.clone())
+            .await
+            .context("starting the embedded emulator")?;
+        args.cloudflare.use_emulator(&emu);
+        Some(emu)
     } else {
         None
     };
@@ -201,10 +130,20 @@ pub async fn run(
             shutdown.clone(),
         )
         .await?
-        .with_status(crate::status::command::admin_source(
-            &client,
-            &args.cloudflare,
-        ));
+        .with_status(
+            args.cloudflare
+                .account_id
+                .clone()
+                .zip(args.cloudflare.zone_id.clone())
+                .map(|(account, zone)| {
+                    crate::status::cached_source(
+                        client.clone(),
+                        account,
+                        zone,
+                        crate::status::read::STATUS_MAX_AGE,
+                    )
+                }),
+        );
         tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!(error = %e, "admin server failed");

@@ -9,11 +9,14 @@ use clap::builder::{EnumValueParser, TypedValueParser};
 
 use crate::cloudflare::types::{MonitorInput, SteeringPolicy};
 use crate::cloudflare::{ClientSettings, DEFAULT_BASE_URL, TokenError, TokenSource};
+use crate::emulator::{EmulatorConfig, EmulatorHandle};
 use crate::geo::settings::keys;
 use crate::geo::{GeoSettings, LbPolicy, MonitorPolicy};
 use crate::model::{NameError, Region, Weight, validate_hostname};
 use crate::records::Policy;
 use crate::records::sources::SourceKind;
+use crate::status::command::{Output, StatusOptions};
+use crate::telemetry::{LogFormat, LogSettings};
 
 /// A configuration value that cannot be used; each names the variable and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,9 @@ pub enum ConfigError {
     /// A required value is missing.
     #[error("{0} is required")]
     Missing(&'static str),
+    /// A value a command or engine needs is missing; the text says which and who needs it.
+    #[error("{0}")]
+    Required(&'static str),
     /// A value is out of its allowed set.
     #[error(transparent)]
     Invalid(#[from] NameError),
@@ -100,6 +106,18 @@ impl std::fmt::Debug for CloudflareArgs {
 }
 
 impl CloudflareArgs {
+    /// Points these settings at the embedded emulator: its URL, a token, and its account and
+    /// `example.com` zone unless others are given.
+    pub fn use_emulator(&mut self, emu: &EmulatorHandle) {
+        self.base_url = emu.base_url();
+        self.api_token
+            .get_or_insert_with(|| "embedded-emulator".into());
+        self.account_id.get_or_insert_with(|| emu.account_id());
+        if self.zone_id.is_none() {
+            self.zone_id = emu.zone_id("example.com");
+        }
+    }
+
     /// Client settings and token source.
     pub fn client_parts(&self) -> Result<(ClientSettings, TokenSource), ConfigError> {
         let token =
@@ -827,4 +845,287 @@ pub struct OpsArgs {
         default_value = "cfgeo"
     )]
     pub leader_election_lease_name: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Logging (every subcommand)
+
+/// `--log-format` as clap parses it and documents it in `--help`; maps one to one to
+/// [`LogFormat`].
+#[derive(Copy, Clone, Debug, Default, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormatFlag {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging flags shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "CFGEO_LOG_FORMAT", value_enum, default_value_t = LogFormatFlag::Plain, global = true)]
+    pub log_format: LogFormatFlag,
+
+    /// Log filter in `RUST_LOG` syntax; `RUST_LOG` itself wins when set.
+    #[arg(long, env = "CFGEO_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+impl LogArgs {
+    /// The logging settings.
+    pub fn settings(&self) -> LogSettings {
+        LogSettings {
+            format: match self.log_format {
+                LogFormatFlag::Plain => LogFormat::Plain,
+                LogFormatFlag::Json => LogFormat::Json,
+            },
+            level: self.log_level.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo emulator
+
+/// Flags of `cfgeo emulator`.
+#[derive(clap::Args, Clone)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CFGEO_EMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+
+    /// Zone to serve, `NAME[:free|pro|business|enterprise]`; repeat for more. Replaces the default.
+    #[arg(
+        long = "zone",
+        env = "CFGEO_EMULATOR_ZONES",
+        value_delimiter = ',',
+        default_value = "example.com:free"
+    )]
+    pub zones: Vec<crate::emulator::ZoneSpec>,
+
+    /// Account ID (32 lowercase hex).
+    #[arg(long, env = "CFGEO_EMULATOR_ACCOUNT_ID", default_value = crate::emulator::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
+    pub account_id: String,
+
+    /// Accept only these bearer tokens (repeat); without it any non-empty token is accepted.
+    #[arg(
+        long = "token",
+        env = "CFGEO_EMULATOR_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<String>,
+
+    /// Requests allowed per window and token.
+    #[arg(long, env = "CFGEO_EMULATOR_RATE_LIMIT", default_value_t = 1200)]
+    pub rate_limit: u32,
+
+    /// Rate-limit window in seconds.
+    #[arg(long, env = "CFGEO_EMULATOR_RATE_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_secs: u64,
+
+    /// State file: loaded at start if it exists, rewritten after every change.
+    #[arg(long = "state", env = "CFGEO_EMULATOR_STATE")]
+    pub state_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("listen", &self.listen)
+            .field("zones", &self.zones)
+            .field("account_id", &self.account_id)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_window_secs", &self.rate_window_secs)
+            .field("state_file", &self.state_file)
+            .finish()
+    }
+}
+
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("the account ID must be 32 lowercase hex characters".to_owned())
+    }
+}
+
+impl From<&EmulatorArgs> for EmulatorConfig {
+    // `account_name` and the rest keep the embedded defaults: no flag sets them.
+    fn from(args: &EmulatorArgs) -> Self {
+        Self {
+            listen: args.listen,
+            zones: args.zones.clone(),
+            account_id: args.account_id.clone(),
+            tokens: args.tokens.clone(),
+            rate_limit: args.rate_limit,
+            rate_window: Duration::from_secs(args.rate_window_secs),
+            state_file: args.state_file.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo status
+
+/// `--output` as clap parses it and documents it in `--help`; maps one to one to [`Output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFlag {
+    /// One aligned table per load balancer.
+    Table,
+    /// The status model as JSON, for scripts.
+    Json,
+    /// The world map as an SVG document (give FILE to write it there).
+    Svg,
+    /// The admin server's /status page (map and table) as one HTML file.
+    Html,
+}
+
+impl From<OutputFlag> for Output {
+    fn from(f: OutputFlag) -> Self {
+        match f {
+            OutputFlag::Table => Self::Table,
+            OutputFlag::Json => Self::Json,
+            OutputFlag::Svg => Self::Svg,
+            OutputFlag::Html => Self::Html,
+        }
+    }
+}
+
+/// Flags of `cfgeo status`.
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub cloudflare: CloudflareArgs,
+
+    /// Output format.
+    #[arg(
+        long = "output",
+        short = 'o',
+        env = "CFGEO_STATUS_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
+    pub output: OutputFlag,
+
+    /// Write the output to FILE instead of standard output: `--output svg docs/status-map.svg`
+    /// writes the map there.
+    #[arg(value_name = "FILE", env = "CFGEO_STATUS_FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Show only this load-balancer hostname (default: every hostname in the zone that has
+    /// cfgeo pools). Exits 1 when it has none.
+    #[arg(long = "cf-lb-hostname", env = "CF_LB_HOSTNAME")]
+    pub lb_hostname: Option<String>,
+
+    /// Read an in-process Cloudflare emulator instead of api.cloudflare.com: no account needed.
+    /// Account and zone ids default to the emulator's.
+    #[arg(
+        long = "embedded-emulator",
+        env = "CFGEO_EMBEDDED_EMULATOR",
+        default_value_t = false
+    )]
+    pub embedded_emulator: bool,
+
+    /// State file of the embedded emulator, e.g. the one `cfgeo run --once --embedded-emulator
+    /// --emulator-state FILE` runs left behind.
+    #[arg(
+        long = "emulator-state",
+        env = "CFGEO_EMULATOR_STATE",
+        requires = "embedded_emulator"
+    )]
+    pub emulator_state: Option<PathBuf>,
+}
+
+impl StatusArgs {
+    /// What to read and how to show it (after [`CloudflareArgs::use_emulator`], if any).
+    pub fn options(&self) -> Result<StatusOptions, ConfigError> {
+        let account_id = self
+            .cloudflare
+            .account_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ACCOUNT_ID is required: cfgeo status reads the account's pools",
+            ))?;
+        let zone_id = self
+            .cloudflare
+            .zone_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ZONE_ID is required: cfgeo status reads the zone's load balancers",
+            ))?;
+        let lb_hostname = self
+            .lb_hostname
+            .as_deref()
+            .map(|h| validate_hostname("CF_LB_HOSTNAME", h))
+            .transpose()?;
+        Ok(StatusOptions {
+            account_id,
+            zone_id,
+            lb_hostname,
+            output: self.output.into(),
+            file: self.file.clone(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo run, plan, decommission
+
+/// Flags of `cfgeo run` and `cfgeo plan`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cloudflare: CloudflareArgs,
+
+    #[command(flatten)]
+    pub geo: GeoArgs,
+
+    #[command(flatten)]
+    pub records: RecordArgs,
+
+    #[command(flatten)]
+    pub ops: OpsArgs,
+
+    /// Read objects from manifest files (a file or a directory, searched recursively) instead of
+    /// a cluster. Without --once the files are read again at every resync.
+    #[arg(long = "manifests", env = "CFGEO_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+
+    /// Run one pass of each engine, print what was done, and exit (non-zero if a pass failed).
+    #[arg(long = "once", env = "CFGEO_ONCE", default_value_t = false)]
+    pub once: bool,
+
+    /// Use an in-process Cloudflare emulator instead of api.cloudflare.com: no account needed.
+    /// Account and zone ids default to the emulator's.
+    #[arg(
+        long = "embedded-emulator",
+        env = "CFGEO_EMBEDDED_EMULATOR",
+        default_value_t = false
+    )]
+    pub embedded_emulator: bool,
+
+    /// State file of the embedded emulator, loaded at start and saved after each change, so
+    /// several runs (one per region) can share one emulated account.
+    #[arg(
+        long = "emulator-state",
+        env = "CFGEO_EMULATOR_STATE",
+        requires = "embedded_emulator"
+    )]
+    pub emulator_state: Option<PathBuf>,
+
+    /// Print the pools, load balancers and records after each --once pass.
+    #[arg(
+        long = "print-state",
+        env = "CFGEO_PRINT_STATE",
+        default_value_t = false
+    )]
+    pub print_state: bool,
 }

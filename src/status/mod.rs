@@ -9,7 +9,7 @@
 //! - [`read`]: the effectful edge: reads Cloudflare, and the cached status source the admin
 //!   server uses.
 //! - [`serve`]: the admin server's `/status`, `/status.svg` and `/status.json` routes.
-//! - [`command`]: wiring of `cfgeo status` (flags, client or embedded emulator, output).
+//! - [`command`]: what `cfgeo status` shows: its output formats, options and rendering.
 
 pub mod command;
 pub mod html;
