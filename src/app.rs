@@ -2,7 +2,7 @@
 //! emulator), the sources (a live watch or manifest files), the admin server, leader election
 //! and the engines. `anyhow` lives here and nowhere below.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,23 +15,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, Health, Metrics};
 use crate::cloudflare::Client;
-use crate::cloudflare::types::RecordType;
-use crate::config::{OpsArgs, RecordArgs, Resolved, RunArgs};
-use crate::emulator;
+use crate::config::{self, OpsArgs, Resolved, RunArgs};
 use crate::events::Reporter;
 use crate::geo::GeoSettings;
-use crate::geo::apply::Report;
 use crate::geo::engine::GeoEngine;
 use crate::leader::{self, LeaderConfig};
-use crate::records::engine::{PassReport, RecordEngine, RecordSettings, resolve_zones};
+use crate::records::engine::{RecordEngine, resolve_zones};
 use crate::records::inputs::{Inputs, manifest_inputs, watch_inputs};
-use crate::records::registry::TxtNaming;
 use crate::records::sources::SourceSettings;
-use crate::records::zone::DomainFilter;
-use crate::records::{Op, PlanSettings};
 use crate::runtime::Timing;
 use crate::sources::selector::LabelSelector;
 use crate::sources::{Snapshot, kube_watch, manifests};
+use crate::{emulator, report};
 
 /// How the engines run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,18 +58,12 @@ pub async fn run(
     } else {
         mode
     };
-    let geo_on = args.geo.geo_location.is_some();
-    let records_on = !args.records.sources.is_empty();
-    if !geo_on && !records_on {
-        anyhow::bail!(
-            "nothing to do: set GEO_LOCATION for the geo engine and/or --source (CFGEO_SOURCES) for the record synchronizer"
-        );
-    }
+    let (geo_on, records_on) = args.engines()?;
     if geo_on {
         args.geo.precheck()?;
     }
-    let domains = domain_filter(&args.records)?;
-    let source_settings = source_settings(&args)?;
+    let domains = args.domain_filter()?;
+    let source_settings = args.source_settings()?;
 
     let _emu = if args.embedded_emulator {
         let emu = emulator::Emulator::start_embedded(args.emulator_state.clone())
@@ -97,20 +86,18 @@ pub async fn run(
     } else {
         None
     };
-    let owner_id = match (&args.geo.owner_id, &kube_client) {
-        (Some(o), _) => o.clone(),
-        (None, Some(k)) => cluster_uid(k.clone()).await?,
-        (None, None) => manifests_owner(&args).await?,
+    let uid = match (&args.geo.owner_id, &kube_client) {
+        (None, Some(k)) => Some(kube_system_uid(k.clone()).await?),
+        _ => None,
     };
-    // TXT ownership keeps the owner id earlier versions used with --manifests, so records they
-    // wrote stay ours.
-    let records_owner = match (&args.geo.owner_id, &kube_client) {
-        (None, None) => format!(
-            "manifests-{}",
-            args.geo.geo_location.as_deref().unwrap_or("records")
-        ),
-        _ => owner_id.clone(),
+    let clusters = match (&args.geo.owner_id, &kube_client, geo_on) {
+        (None, None, true) => {
+            let snap = geo_snapshot(&args, &None).await?;
+            config::manifest_clusters(snap.iter().map(|i| i.metadata.labels.as_ref()))
+        }
+        _ => Vec::new(),
     };
+    let owners = config::owners(&args.geo, &args.records, uid.as_deref(), &clusters);
     let reporter = match (&kube_client, mode) {
         (Some(k), Mode::Run | Mode::Once) => {
             Reporter::kube(k.clone(), "cfgeo", std::env::var("POD_NAME").ok())
@@ -154,16 +141,7 @@ pub async fn run(
 
     // Geo engine.
     let geo = if geo_on {
-        let account_id = args
-            .cloudflare
-            .account_id
-            .clone()
-            .context("CF_ACCOUNT_ID is required by the geo engine")?;
-        let zone_id = args
-            .cloudflare
-            .zone_id
-            .clone()
-            .context("CF_ZONE_ID is required by the geo engine")?;
+        let (account_id, zone_id) = args.geo_ids()?;
         let zone = client.get_zone(&zone_id).await.with_context(|| {
             format!("CF_ZONE_ID {zone_id}: cannot read the zone (check the id and the token's Zone Read permission)")
         })?;
@@ -172,7 +150,7 @@ pub async fn run(
             account_id,
             zone_id,
             zone_name: zone.name.clone(),
-            owner_id: owner_id.clone(),
+            owner_id: owners.geo.clone(),
         };
         let s = args.geo.settings(&resolved)?;
         tracing::info!(region = %s.region.name, zone = %s.zone_name, lb = %s.default_lb_host, owner = %s.owner_id, "geo engine starting");
@@ -183,43 +161,10 @@ pub async fn run(
 
     // Record synchronizer.
     let records = if records_on {
-        let mut ids = args.records.zone_id_filter.clone();
-        if ids.is_empty()
-            && let Some(z) = &args.cloudflare.zone_id
-            && args.records.domain_filter.is_empty()
-            && args.records.regex_domain_filter.is_none()
-        {
-            ids.push(z.clone());
-        }
+        let ids = args.record_zone_ids();
         let zones = resolve_zones(&client, &ids, &domains).await?;
         token_ok.set(true);
-        let s = RecordSettings {
-            plan: PlanSettings {
-                owner_id: args
-                    .records
-                    .txt_owner_id
-                    .clone()
-                    .unwrap_or_else(|| records_owner.clone()),
-                policy: args.records.policy,
-                txt: TxtNaming {
-                    prefix: args.records.txt_prefix.clone(),
-                    suffix: args.records.txt_suffix.clone(),
-                    wildcard_replacement: args.records.txt_wildcard_replacement.clone(),
-                },
-                managed_types: args
-                    .records
-                    .managed_record_types
-                    .iter()
-                    .map(|t| RecordType::from(t.trim().to_ascii_uppercase().as_str()))
-                    .collect(),
-                domains: domains.clone(),
-                default_proxied: args.records.cloudflare_proxied,
-                default_comment: args.records.cloudflare_record_comment.clone(),
-                allow_deletes: false,
-            },
-            batch_size: args.records.batch_change_size,
-            dry_run: args.records.dry_run || mode == Mode::Plan,
-        };
+        let s = args.record_settings(&owners, domains.clone(), mode == Mode::Plan);
         tracing::info!(
             zones = %zones.iter().map(|z| z.zone.name.as_str()).collect::<Vec<_>>().join(","),
             owner = %s.plan.owner_id,
@@ -244,13 +189,7 @@ pub async fn run(
         let host = s.default_lb_host.clone();
         let dry_run = args.records.dry_run;
         let done = crate::geo::apply::decommission(&client, &s, &host, force, dry_run).await?;
-        for a in &done {
-            if dry_run {
-                println!("geo: dry run, not written: {}", a.describe());
-            } else {
-                println!("geo: {}", a.describe());
-            }
-        }
+        print!("{}", report::decommission(&done, dry_run));
         return Ok(ExitCode::SUCCESS);
     }
     if mode != Mode::Run {
@@ -330,12 +269,12 @@ async fn one_pass(
                 println!("geo: warning: {}", n.message);
             }
             let (plan, obs) = crate::geo::apply::preview(client, &s, &desired).await?;
-            print_geo_plan(&plan, &obs, color);
+            print!("{}", report::geo_plan(&plan, &obs, color));
             changes |= !plan.is_empty();
         } else {
             let mut engine = GeoEngine::new(client.clone(), s, reporter.clone(), Timing::default());
             let r = engine.pass(&snap).await?;
-            print_report(&r, args.print_state);
+            print!("{}", report::geo_report(&r, args.print_state));
         }
     }
     if let Some(mut engine) = records {
@@ -345,19 +284,11 @@ async fn one_pass(
         wait_synced(&mut inputs).await;
         listed.cancel();
         let desired = inputs.current().unwrap_or_default();
-        let report = engine.pass(&desired, true).await?;
-        changes |= report.has_changes();
-        print_records(&report, &desired.notices, color);
+        let pass = engine.pass(&desired, true).await?;
+        changes |= pass.has_changes();
+        print!("{}", report::records(&pass, &desired.notices, color));
         if args.print_state {
-            for z in engine.zones() {
-                println!("\nrecords in {}:", z.zone.name);
-                for r in z.records.iter().flatten() {
-                    println!(
-                        "  {} {} {} ttl={} proxied={}",
-                        r.record_type, r.name, r.content, r.ttl, r.proxied
-                    );
-                }
-            }
+            print!("{}", report::records_state(engine.zones()));
         }
     }
     Ok(if mode == Mode::Plan && changes {
@@ -374,99 +305,6 @@ async fn wait_synced(inputs: &mut Inputs) {
         }
         inputs.changed().await;
     }
-}
-
-fn paint(color: bool, sign: char, line: &str) -> String {
-    if !color {
-        return line.to_string();
-    }
-    let code = match sign {
-        '+' => "32",
-        '-' => "31",
-        _ => "33",
-    };
-    format!("\x1b[{code}m{line}\x1b[0m")
-}
-
-/// Prints a record pass as a diff: `+` create, `-` delete, `~` update.
-pub fn print_records(report: &PassReport, notices: &[crate::model::Notice], color: bool) {
-    let mut out = std::io::stdout().lock();
-    for n in notices {
-        let _ = writeln!(out, "records: warning: {}", n.message);
-    }
-    for (zone, p) in &report.plans {
-        for n in &p.notices {
-            let _ = writeln!(out, "records: warning: {}", n.message);
-        }
-        if p.is_empty() {
-            let _ = writeln!(out, "records: {}: no changes", zone.name);
-            continue;
-        }
-        let verb = if report.dry_run {
-            "would change"
-        } else {
-            "changed"
-        };
-        let _ = writeln!(
-            out,
-            "records: {}: {verb} {} records",
-            zone.name,
-            p.op_count()
-        );
-        for g in &p.groups {
-            for op in &g.ops {
-                let sign = match op {
-                    Op::Create(_) => '+',
-                    Op::Delete(_) => '-',
-                    Op::Update { .. } => '~',
-                };
-                let line = crate::records::engine::describe_op(op);
-                let _ = writeln!(out, "  {}", paint(color, sign, &line));
-            }
-        }
-    }
-    for (zone, a) in &report.applied {
-        for r in &a.rejected {
-            let _ = writeln!(
-                out,
-                "records: {}: refused {}: {}",
-                zone.name, r.name, r.message
-            );
-        }
-    }
-}
-
-fn domain_filter(r: &RecordArgs) -> anyhow::Result<DomainFilter> {
-    Ok(DomainFilter::new(
-        &r.domain_filter,
-        &r.exclude_domains,
-        r.regex_domain_filter.as_deref(),
-        r.regex_domain_exclusion.as_deref(),
-    )?)
-}
-
-fn source_settings(args: &RunArgs) -> anyhow::Result<SourceSettings> {
-    let r = &args.records;
-    let sel = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<LabelSelector>> {
-        v.as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| LabelSelector::parse(s).with_context(|| format!("{flag} {s:?}")))
-            .transpose()
-    };
-    Ok(SourceSettings {
-        annotation_prefixes: r.annotation_prefix.clone(),
-        label_filter: sel("--label-filter", &r.label_filter)?,
-        annotation_filter: sel("--annotation-filter", &r.annotation_filter)?,
-        namespace: r.namespace.clone(),
-        ingress_classes: r.ingress_class.clone(),
-        gateway_label_filter: sel("--gateway-label-filter", &r.gateway_label_filter)?,
-        // Geo-selected Ingresses belong to a load balancer, never to a plain record, even
-        // when the geo engine runs in another Deployment.
-        geo_selector: Some(
-            LabelSelector::parse(&args.geo.label_selector)
-                .with_context(|| format!("LABEL_SELECTOR {:?}", args.geo.label_selector))?,
-        ),
-    })
 }
 
 /// A constant `true` without election; the Lease's state with it.
@@ -613,153 +451,13 @@ fn manifest_source(
     Ok(rx)
 }
 
-/// The default owner id with --manifests: `manifests-<cluster-name>` from the selected
-/// Ingresses' labels, so two clusters previewing their own manifests never share an owner.
-async fn manifests_owner(args: &RunArgs) -> anyhow::Result<String> {
-    let geo = args.geo.geo_location.as_deref().unwrap_or("records");
-    if args.geo.geo_location.is_none() {
-        return Ok(format!("manifests-{geo}"));
-    }
-    let snap = geo_snapshot(args, &None).await?;
-    let mut clusters: Vec<String> = snap
-        .iter()
-        .filter_map(|i| {
-            let l = i.metadata.labels.as_ref()?;
-            l.get("cluster-name").or(l.get("cluster_name")).cloned()
-        })
-        .filter(|c| crate::model::marker_safe(c))
-        .collect();
-    clusters.sort();
-    clusters.dedup();
-    Ok(if clusters.is_empty() {
-        format!("manifests-{geo}")
-    } else {
-        format!("manifests-{}", clusters.join("."))
-    })
-}
-
 /// The UID of the kube-system namespace: a stable, unique default owner id per cluster.
-async fn cluster_uid(client: kube::Client) -> anyhow::Result<String> {
+async fn kube_system_uid(client: kube::Client) -> anyhow::Result<String> {
     let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
     let ns = api.get("kube-system").await.context(
         "reading namespace kube-system for the default owner id (set CFGEO_OWNER_ID to skip)",
     )?;
     ns.metadata
         .uid
-        .map(|u| format!("cluster-{u}"))
         .context("namespace kube-system has no uid; set CFGEO_OWNER_ID")
-}
-/// Prints the complete geo plan: each step, in order, with the state it expects.
-pub fn print_geo_plan(plan: &crate::geo::Plan, obs: &crate::geo::Observed, color: bool) {
-    let names: std::collections::BTreeMap<String, String> = obs
-        .pools
-        .iter()
-        .map(|p| (p.id.clone(), p.name.clone()))
-        .chain(obs.lbs.iter().map(|l| (l.id.clone(), l.name.clone())))
-        .collect();
-    for p in &plan.problems {
-        println!("geo: warning: {}", p.message);
-    }
-    if plan.is_empty() {
-        println!("geo: no changes");
-    }
-    for (i, st) in plan.steps.iter().enumerate() {
-        let sign = match &st.action {
-            crate::geo::Action::CreateMonitor { .. }
-            | crate::geo::Action::CreatePool { .. }
-            | crate::geo::Action::CreateLb { .. } => '+',
-            crate::geo::Action::DeleteLb { .. }
-            | crate::geo::Action::DeletePool { .. }
-            | crate::geo::Action::DeleteMonitor { .. } => '-',
-            _ => '~',
-        };
-        println!(
-            "{}",
-            paint(
-                color,
-                sign,
-                &format!(
-                    "geo: {}. [{:?}] {} ({})",
-                    i + 1,
-                    st.phase,
-                    st.action.describe(),
-                    st.expects.describe(&names)
-                )
-            )
-        );
-    }
-    if let Some(w) = plan.requeue_after {
-        println!("geo: a retiring pool may be deleted in {w} s");
-    }
-}
-
-/// Prints what a pass did and, if asked, the resulting pools and load balancers.
-pub fn print_report(r: &Report, state: bool) {
-    if r.written.is_empty() {
-        println!("geo: no change needed");
-    }
-    for a in &r.written {
-        println!("geo: {}", a.describe());
-    }
-    for s in &r.skipped {
-        println!("geo: skipped {s}");
-    }
-    for f in &r.refused {
-        println!("geo: refused: {}", f.error);
-    }
-    for p in &r.problems {
-        println!("geo: warning: {}", p.message);
-    }
-    if !state {
-        return;
-    }
-    let names: std::collections::BTreeMap<&str, &str> = r
-        .observed
-        .pools
-        .iter()
-        .map(|p| (p.id.as_str(), p.name.as_str()))
-        .collect();
-    println!("\npools:");
-    let mut pools: Vec<_> = r.observed.pools.iter().collect();
-    pools.sort_by(|a, b| a.name.cmp(&b.name));
-    for p in pools {
-        println!(
-            "  {} ({}, {}) monitor={}",
-            p.name,
-            p.latitude.map(|v| v.to_string()).unwrap_or("-".into()),
-            p.longitude.map(|v| v.to_string()).unwrap_or("-".into()),
-            p.monitor.as_deref().unwrap_or("none")
-        );
-        for o in &p.origins {
-            println!(
-                "    {} {} weight={} {}",
-                o.name,
-                o.address,
-                o.weight,
-                if o.enabled { "enabled" } else { "disabled" }
-            );
-        }
-    }
-    println!("load balancers:");
-    for lb in &r.observed.lbs {
-        let list: Vec<&str> = lb
-            .default_pools
-            .iter()
-            .map(|id| names.get(id.as_str()).copied().unwrap_or(id))
-            .collect();
-        println!(
-            "  {} steering={} proxied={} fallback={}\n    pools: {}",
-            lb.name,
-            lb.steering_policy
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            lb.proxied,
-            names
-                .get(lb.fallback_pool.as_str())
-                .copied()
-                .unwrap_or(&lb.fallback_pool),
-            list.join(", ")
-        );
-    }
 }

@@ -12,6 +12,7 @@
 //!   account.
 //! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
 //! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
+//! - [`report`]: what `--once`, `plan` and `decommission` print (pure formatting).
 //! - [`runtime`]: what both engines' loops share: loop timing, resync jitter, the Event cap.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
@@ -34,6 +35,7 @@ pub mod geo;
 pub mod leader;
 pub mod model;
 pub mod records;
+pub mod report;
 pub mod runtime;
 pub mod sources;
 pub mod status;
