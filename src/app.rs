@@ -3,7 +3,6 @@
 //! and the engines. `anyhow` lives here and nowhere below.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use crate::geo::GeoSettings;
 use crate::geo::engine::GeoEngine;
 use crate::leader::{self, LeaderConfig};
 use crate::records::engine::{RecordEngine, resolve_zones};
-use crate::records::inputs::{Inputs, manifest_inputs, watch_inputs};
+use crate::records::inputs::Inputs;
 use crate::records::sources::SourceSettings;
 use crate::runtime::Timing;
 use crate::sources::selector::LabelSelector;
@@ -227,7 +226,7 @@ pub async fn run(
         tasks.spawn(engine.run(rx, leader.clone(), shutdown.clone()));
     }
     if let Some(engine) = records {
-        let inputs = record_inputs(&args, &kube_client, source_settings, shutdown.clone())?;
+        let inputs = start_inputs(&args, &kube_client, source_settings, shutdown.clone())?;
         let timing = Timing {
             resync: args.records.interval,
             ..Timing::default()
@@ -280,7 +279,7 @@ async fn one_pass(
     if let Some(mut engine) = records {
         // Watches stop once the first complete lists are in.
         let listed = CancellationToken::new();
-        let mut inputs = record_inputs(args, kube_client, source_settings, listed.clone())?;
+        let mut inputs = start_inputs(args, kube_client, source_settings, listed.clone())?;
         wait_synced(&mut inputs).await;
         listed.cancel();
         let desired = inputs.current().unwrap_or_default();
@@ -358,9 +357,9 @@ fn geo_source(
 ) -> anyhow::Result<watch::Receiver<Option<Snapshot<Ingress>>>> {
     let selector = args.geo.label_selector.clone();
     Ok(match (&args.manifests, kube_client) {
-        (Some(dir), _) => manifest_source(
+        (Some(dir), _) => manifests::watch_files::<Ingress>(
             dir.clone(),
-            selector,
+            LabelSelector::parse(&selector)?,
             std::time::Duration::from_secs(args.geo.resync_secs.max(1)),
             shutdown,
         )?,
@@ -395,62 +394,6 @@ async fn geo_snapshot(
     })
 }
 
-fn record_inputs(
-    args: &RunArgs,
-    kube_client: &Option<kube::Client>,
-    settings: SourceSettings,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Inputs> {
-    Ok(match (&args.manifests, kube_client) {
-        (Some(dir), _) => manifest_inputs(dir, &args.records.sources, settings)?,
-        (None, Some(k)) => watch_inputs(
-            k.clone(),
-            &args.records.sources,
-            settings,
-            args.records.namespace.as_deref(),
-            args.records.label_filter.as_deref(),
-            shutdown,
-        ),
-        (None, None) => unreachable!("a source is always set"),
-    })
-}
-
-/// Re-reads the manifests every period and publishes a snapshot when they change.
-fn manifest_source(
-    dir: PathBuf,
-    selector: String,
-    period: std::time::Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<watch::Receiver<Option<Snapshot<Ingress>>>> {
-    let sel = LabelSelector::parse(&selector)?;
-    let first = manifests::load::<Ingress>(&dir, Some(&sel))?;
-    let (tx, rx) = watch::channel(Some(first));
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(period) => {}
-            }
-            match manifests::load::<Ingress>(&dir, Some(&sel)) {
-                Ok(s) => {
-                    tx.send_if_modified(|cur| {
-                        let changed = cur.as_ref().is_none_or(|c| **c != *s);
-                        if changed {
-                            *cur = Some(s.clone());
-                        }
-                        changed
-                    });
-                }
-                // A broken file keeps the last good snapshot: nothing is removed by mistake.
-                Err(e) => {
-                    tracing::warn!(error = %e, "manifests unreadable; keeping the last good set")
-                }
-            }
-        }
-    });
-    Ok(rx)
-}
-
 /// The UID of the kube-system namespace: a stable, unique default owner id per cluster.
 async fn kube_system_uid(client: kube::Client) -> anyhow::Result<String> {
     let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
@@ -460,4 +403,23 @@ async fn kube_system_uid(client: kube::Client) -> anyhow::Result<String> {
     ns.metadata
         .uid
         .context("namespace kube-system has no uid; set CFGEO_OWNER_ID")
+}
+
+/// The record sources' inputs from --manifests or the cluster's watches.
+fn start_inputs(
+    args: &RunArgs,
+    kube_client: &Option<kube::Client>,
+    settings: SourceSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Inputs> {
+    let r = &args.records;
+    Ok(crate::records::inputs::start(
+        args.manifests.as_deref(),
+        kube_client.as_ref(),
+        &r.sources,
+        settings,
+        r.namespace.as_deref(),
+        r.label_filter.as_deref(),
+        shutdown,
+    )?)
 }

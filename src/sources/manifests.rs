@@ -164,3 +164,40 @@ where
     }
     Ok(Arc::new(out))
 }
+/// Re-reads the manifests every period and publishes a snapshot when they change.
+pub fn watch_files<K>(
+    dir: PathBuf,
+    sel: LabelSelector,
+    period: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::sync::watch::Receiver<Option<Snapshot<K>>>, ManifestError>
+where
+    K: k8s_openapi::Resource + DeserializeOwned + PartialEq + Send + Sync + 'static,
+{
+    let first = load::<K>(&dir, Some(&sel))?;
+    let (tx, rx) = tokio::sync::watch::channel(Some(first));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            match load::<K>(&dir, Some(&sel)) {
+                Ok(s) => {
+                    tx.send_if_modified(|cur| {
+                        let changed = cur.as_ref().is_none_or(|c| **c != *s);
+                        if changed {
+                            *cur = Some(s.clone());
+                        }
+                        changed
+                    });
+                }
+                // A broken file keeps the last good snapshot: nothing is removed by mistake.
+                Err(e) => {
+                    tracing::warn!(error = %e, "manifests unreadable; keeping the last good set")
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
