@@ -1,6 +1,7 @@
-//! Wiring for `cfgeo run` and `cfgeo plan`: builds the Cloudflare client (or an embedded
-//! emulator), the sources (a live watch or manifest files), the admin server, leader election
-//! and the engines. `anyhow` lives here and nowhere below.
+//! Wiring for `cfgeo run`, `plan` and `decommission`: builds the Cloudflare client (or an
+//! embedded emulator), the sources (a live watch or manifest files), the admin server, leader
+//! election and the engines, and spawns them. Defaults are resolved in [`crate::config`],
+//! output text in [`crate::report`]. `anyhow` lives here, in `cli` and in `main` only.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

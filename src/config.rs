@@ -1,5 +1,6 @@
 //! Command-line and environment configuration (clap derive, every flag also an environment
-//! variable), and its validation into the settings each engine uses.
+//! variable), and its validation and resolution (defaults, owner-id fallbacks, zones) into the
+//! plain settings each module takes.
 
 use std::path::PathBuf;
 use std::time::Duration;
