@@ -38,16 +38,16 @@ pub const TOKEN_VERIFIED: &str = "cloudflare/token";
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The listen address could not be bound.
-    #[error("admin server: cannot listen on {addr}: {source}")]
+    #[error("admin server: cannot listen on {addr}: {error}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// Why binding failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Serving failed after binding.
     #[error("admin server: {0}")]
-    Serve(#[source] std::io::Error),
+    Serve(std::io::Error),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -678,7 +678,7 @@ pub async fn bind(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<AdminServer, AdminError> {
-    let bind_err = |source| AdminError::Bind { addr, source };
+    let bind_err = |error| AdminError::Bind { addr, error };
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
     tracing::info!(addr = %bound, "admin server listening (/livez, /readyz, /metrics)");

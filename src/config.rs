@@ -1,5 +1,6 @@
 //! Command-line and environment configuration (clap derive, every flag also an environment
-//! variable), and its validation into the settings each engine uses.
+//! variable), and its validation and resolution (defaults, owner-id fallbacks, zones) into the
+//! plain settings each module takes.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,13 +8,21 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::{EnumValueParser, TypedValueParser};
 
+use crate::cloudflare::types::RecordType;
 use crate::cloudflare::types::{MonitorInput, SteeringPolicy};
 use crate::cloudflare::{ClientSettings, DEFAULT_BASE_URL, TokenError, TokenSource};
+use crate::emulator::{EmulatorConfig, EmulatorHandle};
 use crate::geo::settings::keys;
 use crate::geo::{GeoSettings, LbPolicy, MonitorPolicy};
 use crate::model::{NameError, Region, Weight, validate_hostname};
-use crate::records::Policy;
-use crate::records::sources::SourceKind;
+use crate::records::engine::RecordSettings;
+use crate::records::registry::TxtNaming;
+use crate::records::sources::{SourceKind, SourceSettings};
+use crate::records::zone::{DomainFilter, FilterError};
+use crate::records::{PlanSettings, Policy};
+use crate::sources::selector::{LabelSelector, SelectorError};
+use crate::status::command::{Output, StatusOptions};
+use crate::telemetry::{LogFormat, LogSettings};
 
 /// A configuration value that cannot be used; each names the variable and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +30,28 @@ pub enum ConfigError {
     /// A required value is missing.
     #[error("{0} is required")]
     Missing(&'static str),
+    /// A value a command or engine needs is missing; the text says which and who needs it.
+    #[error("{0}")]
+    Required(&'static str),
     /// A value is out of its allowed set.
     #[error(transparent)]
     Invalid(#[from] NameError),
     /// The token cannot be read.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// A domain filter does not build.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// A label selector does not parse.
+    #[error("{flag} {value:?}: {error}")]
+    Selector {
+        /// Flag or variable.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it does not parse.
+        error: SelectorError,
+    },
     /// Anything else, with the variable named.
     #[error("{var}: {message}")]
     Other {
@@ -100,6 +125,18 @@ impl std::fmt::Debug for CloudflareArgs {
 }
 
 impl CloudflareArgs {
+    /// Points these settings at the embedded emulator: its URL, a token, and its account and
+    /// `example.com` zone unless others are given.
+    pub fn use_emulator(&mut self, emu: &EmulatorHandle) {
+        self.base_url = emu.base_url();
+        self.api_token
+            .get_or_insert_with(|| "embedded-emulator".into());
+        self.account_id.get_or_insert_with(|| emu.account_id());
+        if self.zone_id.is_none() {
+            self.zone_id = emu.zone_id("example.com");
+        }
+    }
+
     /// Client settings and token source.
     pub fn client_parts(&self) -> Result<(ClientSettings, TokenSource), ConfigError> {
         let token =
@@ -827,4 +864,616 @@ pub struct OpsArgs {
         default_value = "cfgeo"
     )]
     pub leader_election_lease_name: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Logging (every subcommand)
+
+/// `--log-format` as clap parses it and documents it in `--help`; maps one to one to
+/// [`LogFormat`].
+#[derive(Copy, Clone, Debug, Default, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormatFlag {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging flags shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "CFGEO_LOG_FORMAT", value_enum, default_value_t = LogFormatFlag::Plain, global = true)]
+    pub log_format: LogFormatFlag,
+
+    /// Log filter in `RUST_LOG` syntax; `RUST_LOG` itself wins when set.
+    #[arg(long, env = "CFGEO_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+impl LogArgs {
+    /// The logging settings.
+    pub fn settings(&self) -> LogSettings {
+        LogSettings {
+            format: match self.log_format {
+                LogFormatFlag::Plain => LogFormat::Plain,
+                LogFormatFlag::Json => LogFormat::Json,
+            },
+            level: self.log_level.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo emulator
+
+/// Flags of `cfgeo emulator`.
+#[derive(clap::Args, Clone)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CFGEO_EMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+
+    /// Zone to serve, `NAME[:free|pro|business|enterprise]`; repeat for more. Replaces the default.
+    #[arg(
+        long = "zone",
+        env = "CFGEO_EMULATOR_ZONES",
+        value_delimiter = ',',
+        default_value = "example.com:free"
+    )]
+    pub zones: Vec<crate::emulator::ZoneSpec>,
+
+    /// Account ID (32 lowercase hex).
+    #[arg(long, env = "CFGEO_EMULATOR_ACCOUNT_ID", default_value = crate::emulator::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
+    pub account_id: String,
+
+    /// Accept only these bearer tokens (repeat); without it any non-empty token is accepted.
+    #[arg(
+        long = "token",
+        env = "CFGEO_EMULATOR_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<String>,
+
+    /// Requests allowed per window and token.
+    #[arg(long, env = "CFGEO_EMULATOR_RATE_LIMIT", default_value_t = 1200)]
+    pub rate_limit: u32,
+
+    /// Rate-limit window in seconds.
+    #[arg(long, env = "CFGEO_EMULATOR_RATE_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_secs: u64,
+
+    /// State file: loaded at start if it exists, rewritten after every change.
+    #[arg(long = "state", env = "CFGEO_EMULATOR_STATE")]
+    pub state_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("listen", &self.listen)
+            .field("zones", &self.zones)
+            .field("account_id", &self.account_id)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_window_secs", &self.rate_window_secs)
+            .field("state_file", &self.state_file)
+            .finish()
+    }
+}
+
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("the account ID must be 32 lowercase hex characters".to_owned())
+    }
+}
+
+impl From<&EmulatorArgs> for EmulatorConfig {
+    // `account_name` and the rest keep the embedded defaults: no flag sets them.
+    fn from(args: &EmulatorArgs) -> Self {
+        Self {
+            listen: args.listen,
+            zones: args.zones.clone(),
+            account_id: args.account_id.clone(),
+            tokens: args.tokens.clone(),
+            rate_limit: args.rate_limit,
+            rate_window: Duration::from_secs(args.rate_window_secs),
+            state_file: args.state_file.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo status
+
+/// `--output` as clap parses it and documents it in `--help`; maps one to one to [`Output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFlag {
+    /// One aligned table per load balancer.
+    Table,
+    /// The status model as JSON, for scripts.
+    Json,
+    /// The world map as an SVG document (give FILE to write it there).
+    Svg,
+    /// The admin server's /status page (map and table) as one HTML file.
+    Html,
+}
+
+impl From<OutputFlag> for Output {
+    fn from(f: OutputFlag) -> Self {
+        match f {
+            OutputFlag::Table => Self::Table,
+            OutputFlag::Json => Self::Json,
+            OutputFlag::Svg => Self::Svg,
+            OutputFlag::Html => Self::Html,
+        }
+    }
+}
+
+/// Flags of `cfgeo status`.
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub cloudflare: CloudflareArgs,
+
+    /// Output format.
+    #[arg(
+        long = "output",
+        short = 'o',
+        env = "CFGEO_STATUS_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
+    pub output: OutputFlag,
+
+    /// Write the output to FILE instead of standard output: `--output svg docs/status-map.svg`
+    /// writes the map there.
+    #[arg(value_name = "FILE", env = "CFGEO_STATUS_FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Show only this load-balancer hostname (default: every hostname in the zone that has
+    /// cfgeo pools). Exits 1 when it has none.
+    #[arg(long = "cf-lb-hostname", env = "CF_LB_HOSTNAME")]
+    pub lb_hostname: Option<String>,
+
+    /// Read an in-process Cloudflare emulator instead of api.cloudflare.com: no account needed.
+    /// Account and zone ids default to the emulator's.
+    #[arg(
+        long = "embedded-emulator",
+        env = "CFGEO_EMBEDDED_EMULATOR",
+        default_value_t = false
+    )]
+    pub embedded_emulator: bool,
+
+    /// State file of the embedded emulator, e.g. the one `cfgeo run --once --embedded-emulator
+    /// --emulator-state FILE` runs left behind.
+    #[arg(
+        long = "emulator-state",
+        env = "CFGEO_EMULATOR_STATE",
+        requires = "embedded_emulator"
+    )]
+    pub emulator_state: Option<PathBuf>,
+}
+
+impl StatusArgs {
+    /// What to read and how to show it (after [`CloudflareArgs::use_emulator`], if any).
+    pub fn options(&self) -> Result<StatusOptions, ConfigError> {
+        let account_id = self
+            .cloudflare
+            .account_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ACCOUNT_ID is required: cfgeo status reads the account's pools",
+            ))?;
+        let zone_id = self
+            .cloudflare
+            .zone_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ZONE_ID is required: cfgeo status reads the zone's load balancers",
+            ))?;
+        let lb_hostname = self
+            .lb_hostname
+            .as_deref()
+            .map(|h| validate_hostname("CF_LB_HOSTNAME", h))
+            .transpose()?;
+        Ok(StatusOptions {
+            account_id,
+            zone_id,
+            lb_hostname,
+            output: self.output.into(),
+            file: self.file.clone(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cfgeo run, plan, decommission
+
+/// Flags of `cfgeo run` and `cfgeo plan`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cloudflare: CloudflareArgs,
+
+    #[command(flatten)]
+    pub geo: GeoArgs,
+
+    #[command(flatten)]
+    pub records: RecordArgs,
+
+    #[command(flatten)]
+    pub ops: OpsArgs,
+
+    /// Read objects from manifest files (a file or a directory, searched recursively) instead of
+    /// a cluster. Without --once the files are read again at every resync.
+    #[arg(long = "manifests", env = "CFGEO_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+
+    /// Run one pass of each engine, print what was done, and exit (non-zero if a pass failed).
+    #[arg(long = "once", env = "CFGEO_ONCE", default_value_t = false)]
+    pub once: bool,
+
+    /// Use an in-process Cloudflare emulator instead of api.cloudflare.com: no account needed.
+    /// Account and zone ids default to the emulator's.
+    #[arg(
+        long = "embedded-emulator",
+        env = "CFGEO_EMBEDDED_EMULATOR",
+        default_value_t = false
+    )]
+    pub embedded_emulator: bool,
+
+    /// State file of the embedded emulator, loaded at start and saved after each change, so
+    /// several runs (one per region) can share one emulated account.
+    #[arg(
+        long = "emulator-state",
+        env = "CFGEO_EMULATOR_STATE",
+        requires = "embedded_emulator"
+    )]
+    pub emulator_state: Option<PathBuf>,
+
+    /// Print the pools, load balancers and records after each --once pass.
+    #[arg(
+        long = "print-state",
+        env = "CFGEO_PRINT_STATE",
+        default_value_t = false
+    )]
+    pub print_state: bool,
+}
+
+/// The owner ids of a run: the geo engine's marker owner and the TXT registry's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owners {
+    /// Written into the marker of every pool and monitor.
+    pub geo: String,
+    /// Written into ownership TXT records.
+    pub records: String,
+}
+
+/// The owner ids from the flags and what the wiring found: `cluster_uid` is the kube-system
+/// namespace's UID when a cluster is used and no owner id is given; `manifest_clusters` are
+/// the selected Ingresses' cluster-name labels with --manifests ([`manifest_clusters`]).
+pub fn owners(
+    geo: &GeoArgs,
+    records: &RecordArgs,
+    cluster_uid: Option<&str>,
+    manifest_clusters: &[String],
+) -> Owners {
+    let fallback = format!(
+        "manifests-{}",
+        geo.geo_location.as_deref().unwrap_or("records")
+    );
+    let geo_owner = match (&geo.owner_id, cluster_uid) {
+        (Some(o), _) => o.clone(),
+        (None, Some(uid)) => format!("cluster-{uid}"),
+        // Two clusters previewing their own manifests never share an owner.
+        (None, None) if geo.geo_location.is_some() && !manifest_clusters.is_empty() => {
+            format!("manifests-{}", manifest_clusters.join("."))
+        }
+        (None, None) => fallback.clone(),
+    };
+    // TXT ownership keeps the owner id earlier versions used with --manifests, so records they
+    // wrote stay ours.
+    let records_owner = match (&records.txt_owner_id, &geo.owner_id, cluster_uid) {
+        (Some(t), _, _) => t.clone(),
+        (None, None, None) => fallback,
+        _ => geo_owner.clone(),
+    };
+    Owners {
+        geo: geo_owner,
+        records: records_owner,
+    }
+}
+
+/// The cluster-name labels of manifest Ingresses, usable in a marker, sorted and once each.
+pub fn manifest_clusters<'a>(
+    labels: impl IntoIterator<Item = Option<&'a std::collections::BTreeMap<String, String>>>,
+) -> Vec<String> {
+    let mut clusters: Vec<String> = labels
+        .into_iter()
+        .filter_map(|l| {
+            let l = l?;
+            l.get("cluster-name").or(l.get("cluster_name")).cloned()
+        })
+        .filter(|c| crate::model::marker_safe(c))
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    clusters
+}
+
+impl RunArgs {
+    /// Whether the geo engine runs (GEO_LOCATION set) and whether the record synchronizer does
+    /// (a --source given); at least one must.
+    pub fn engines(&self) -> Result<(bool, bool), ConfigError> {
+        let geo_on = self.geo.geo_location.is_some();
+        let records_on = !self.records.sources.is_empty();
+        if !geo_on && !records_on {
+            return Err(ConfigError::Required(
+                "nothing to do: set GEO_LOCATION for the geo engine and/or --source (CFGEO_SOURCES) for the record synchronizer",
+            ));
+        }
+        Ok((geo_on, records_on))
+    }
+
+    /// The account and zone ids the geo engine needs.
+    pub fn geo_ids(&self) -> Result<(String, String), ConfigError> {
+        let account = self
+            .cloudflare
+            .account_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ACCOUNT_ID is required by the geo engine",
+            ))?;
+        let zone = self
+            .cloudflare
+            .zone_id
+            .clone()
+            .ok_or(ConfigError::Required(
+                "CF_ZONE_ID is required by the geo engine",
+            ))?;
+        Ok((account, zone))
+    }
+
+    /// The zone ids the record synchronizer uses: --zone-id-filter, else CF_ZONE_ID when no
+    /// domain filter selects zones, else none (every zone the filter selects).
+    pub fn record_zone_ids(&self) -> Vec<String> {
+        let r = &self.records;
+        let mut ids = r.zone_id_filter.clone();
+        if ids.is_empty()
+            && let Some(z) = &self.cloudflare.zone_id
+            && r.domain_filter.is_empty()
+            && r.regex_domain_filter.is_none()
+        {
+            ids.push(z.clone());
+        }
+        ids
+    }
+
+    /// The domain filter of the record synchronizer.
+    pub fn domain_filter(&self) -> Result<DomainFilter, ConfigError> {
+        let r = &self.records;
+        Ok(DomainFilter::new(
+            &r.domain_filter,
+            &r.exclude_domains,
+            r.regex_domain_filter.as_deref(),
+            r.regex_domain_exclusion.as_deref(),
+        )?)
+    }
+
+    /// What the record sources read.
+    pub fn source_settings(&self) -> Result<SourceSettings, ConfigError> {
+        let r = &self.records;
+        let sel = |flag: &'static str, v: &Option<String>| {
+            v.as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| selector(flag, s))
+                .transpose()
+        };
+        Ok(SourceSettings {
+            annotation_prefixes: r.annotation_prefix.clone(),
+            label_filter: sel("--label-filter", &r.label_filter)?,
+            annotation_filter: sel("--annotation-filter", &r.annotation_filter)?,
+            namespace: r.namespace.clone(),
+            ingress_classes: r.ingress_class.clone(),
+            gateway_label_filter: sel("--gateway-label-filter", &r.gateway_label_filter)?,
+            // Geo-selected Ingresses belong to a load balancer, never to a plain record, even
+            // when the geo engine runs in another Deployment.
+            geo_selector: Some(selector("LABEL_SELECTOR", &self.geo.label_selector)?),
+        })
+    }
+
+    /// The record synchronizer's settings; `plan` (cfgeo plan) writes nothing.
+    pub fn record_settings(
+        &self,
+        owners: &Owners,
+        domains: DomainFilter,
+        plan: bool,
+    ) -> RecordSettings {
+        let r = &self.records;
+        RecordSettings {
+            plan: PlanSettings {
+                owner_id: owners.records.clone(),
+                policy: r.policy,
+                txt: TxtNaming {
+                    prefix: r.txt_prefix.clone(),
+                    suffix: r.txt_suffix.clone(),
+                    wildcard_replacement: r.txt_wildcard_replacement.clone(),
+                },
+                managed_types: r
+                    .managed_record_types
+                    .iter()
+                    .map(|t| RecordType::from(t.trim().to_ascii_uppercase().as_str()))
+                    .collect(),
+                domains,
+                default_proxied: r.cloudflare_proxied,
+                default_comment: r.cloudflare_record_comment.clone(),
+                allow_deletes: false,
+            },
+            batch_size: r.batch_change_size,
+            dry_run: r.dry_run || plan,
+        }
+    }
+}
+
+fn selector(flag: &'static str, value: &str) -> Result<LabelSelector, ConfigError> {
+    LabelSelector::parse(value).map_err(|error| ConfigError::Selector {
+        flag,
+        value: value.to_string(),
+        error,
+    })
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn run(args: &[&str]) -> RunArgs {
+        let mut v = vec!["t"];
+        v.extend_from_slice(args);
+        T::try_parse_from(v).unwrap().run
+    }
+
+    /// Flags, kube-system uid, manifest clusters, geo owner, records owner.
+    type OwnerCase<'a> = (
+        &'a [&'a str],
+        Option<&'a str>,
+        &'a [String],
+        &'a str,
+        &'a str,
+    );
+
+    #[test]
+    fn owner_fallbacks() {
+        let clusters = vec!["a".to_string(), "b".to_string()];
+        let cases: &[OwnerCase] = &[
+            (&["--owner-id", "me"], None, &[], "me", "me"),
+            (&["--owner-id", "me"], Some("u"), &[], "me", "me"),
+            (&[], Some("u"), &[], "cluster-u", "cluster-u"),
+            (
+                &["--geo-location", "eu"],
+                None,
+                &[],
+                "manifests-eu",
+                "manifests-eu",
+            ),
+            (
+                &["--geo-location", "eu"],
+                None,
+                &clusters,
+                "manifests-a.b",
+                "manifests-eu",
+            ),
+            (&[], None, &[], "manifests-records", "manifests-records"),
+            (
+                &["--txt-owner-id", "ext"],
+                Some("u"),
+                &[],
+                "cluster-u",
+                "ext",
+            ),
+            (
+                &["--txt-owner-id", "ext"],
+                None,
+                &[],
+                "manifests-records",
+                "ext",
+            ),
+        ];
+        for (flags, uid, found, geo, records) in cases {
+            let a = run(flags);
+            let o = owners(&a.geo, &a.records, *uid, found);
+            assert_eq!(
+                (o.geo.as_str(), o.records.as_str()),
+                (*geo, *records),
+                "{flags:?} {uid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn manifest_clusters_are_sorted_safe_and_once() {
+        let l =
+            |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+        let maps = [
+            l("cluster-name", "b"),
+            l("cluster_name", "a"),
+            l("cluster-name", "b"),
+            l("cluster-name", "x y"),
+            l("other", "c"),
+        ];
+        let got = manifest_clusters(maps.iter().map(Some).chain([None]));
+        assert_eq!(got, ["a", "b"]);
+    }
+
+    #[test]
+    fn record_zone_defaults() {
+        // (flags, zone ids)
+        let cases: &[(&[&str], &[&str])] = &[
+            (&[], &[]),
+            (&["--cf-zone-id", "z"], &["z"]),
+            (
+                &["--cf-zone-id", "z", "--domain-filter", "example.com"],
+                &[],
+            ),
+            (&["--cf-zone-id", "z", "--regex-domain-filter", "x"], &[]),
+            (
+                &["--cf-zone-id", "z", "--zone-id-filter", "a,b"],
+                &["a", "b"],
+            ),
+        ];
+        for (flags, want) in cases {
+            assert_eq!(run(flags).record_zone_ids(), *want, "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn record_settings_defaults() {
+        let a = run(&["--source", "ingress"]);
+        let owners = Owners {
+            geo: "g".into(),
+            records: "r".into(),
+        };
+        let s = a.record_settings(&owners, a.domain_filter().unwrap(), false);
+        assert_eq!(s.plan.owner_id, "r");
+        assert_eq!(s.plan.txt.wildcard_replacement, "wildcard");
+        assert_eq!(
+            s.plan.managed_types,
+            [RecordType::A, RecordType::Aaaa, RecordType::Cname]
+        );
+        assert!(!s.dry_run && !s.plan.default_proxied && !s.plan.allow_deletes);
+        assert!(
+            a.record_settings(&owners, a.domain_filter().unwrap(), true)
+                .dry_run
+        );
+        assert!(
+            run(&[])
+                .engines()
+                .unwrap_err()
+                .to_string()
+                .starts_with("nothing to do")
+        );
+        let e = run(&["--source", "ingress", "--label-filter", "a in"])
+            .source_settings()
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("--label-filter \"a in\": "),
+            "{e}"
+        );
+    }
 }

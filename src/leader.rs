@@ -59,10 +59,17 @@ pub enum LeaderError {
     Config(String),
     /// The Kubernetes API refused or failed a request.
     #[error("lease request failed: {0}")]
-    Kube(#[from] kube::Error),
+    Kube(kube::Error),
     /// A request did not finish in time.
     #[error("lease request timed out")]
     Timeout,
+}
+
+// Not `#[from]`: the message already carries the cause, and a source too would print it twice.
+impl From<kube::Error> for LeaderError {
+    fn from(e: kube::Error) -> Self {
+        Self::Kube(e)
+    }
 }
 
 impl LeaderError {

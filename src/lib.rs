@@ -2,9 +2,12 @@
 //!
 //! # Layout
 //! - [`admin`]: the admin HTTP server (`/livez`, `/readyz`, `/metrics`) and the metrics registry.
-//! - [`cli`]: the command line (clap derive, every flag also an environment variable) and wiring.
-//! - [`app`]: wiring of `cfgeo run` (the only place besides `cli` that uses anyhow).
-//! - [`config`]: validated settings shared by the engines.
+//! - [`cli`]: the command line (`parse`), the wiring of `cfgeo status` and `cfgeo emulator`, and
+//!   the error text.
+//! - [`app`]: wiring of `cfgeo run`, `plan` and `decommission` (anyhow only here, in `cli` and
+//!   in `main`).
+//! - [`config`]: every clap flag struct (every flag also an environment variable), resolved into
+//!   the plain settings each module takes.
 //! - [`model`]: the pure domain vocabulary (regions, pool names, origins).
 //! - [`cloudflare`]: the only module that speaks Cloudflare's wire format: typed client,
 //!   rate budget, retries.
@@ -12,13 +15,15 @@
 //!   account.
 //! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
 //! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
+//! - [`report`]: what `--once`, `plan` and `decommission` print (pure formatting).
 //! - [`runtime`]: what both engines' loops share: loop timing, resync jitter, the Event cap.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
 //! - [`memory`]: handing glibc's freed pages back to the system after a pass.
+//! - [`telemetry`]: logging setup and process signals.
 //! - [`status`]: `cfgeo status` and the admin server's `/status` page (read only): which
-//!   region serves which part of the world; its wiring (`status::command`) also uses anyhow.
+//!   region serves which part of the world.
 //!
 //! Test support is not here: the fake Kubernetes API server, for faults a real one cannot
 //! produce on demand, is the dev-only crate `crates/fake-kube`.
@@ -37,6 +42,7 @@ pub mod leader;
 pub mod memory;
 pub mod model;
 pub mod records;
+pub mod report;
 pub mod runtime;
 pub mod sources;
 pub mod status;

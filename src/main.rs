@@ -1,7 +1,5 @@
 //! Entry point: parse the command line and hand over to the library.
 
-use clap::Parser;
-
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -12,11 +10,10 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    let cli = cfgeo::cli::Cli::parse();
-    match cfgeo::cli::run(cli).await {
+    match cfgeo::cli::run(cfgeo::cli::parse()).await {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", cfgeo::cli::error_text(&err));
             std::process::ExitCode::from(1)
         }
     }

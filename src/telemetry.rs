@@ -1,11 +1,10 @@
 //! Logging setup (plain or JSON, `RUST_LOG` honoured) and process signals.
 
-use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Log output format.
-#[derive(Copy, Clone, Debug, Default, ValueEnum, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
@@ -14,30 +13,43 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logging flags shared by every subcommand.
-#[derive(Args, Debug, Clone)]
-pub struct LogArgs {
-    /// Log format.
-    #[arg(long, env = "CFGEO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
-    pub log_format: LogFormat,
+/// How to log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// Filter in `RUST_LOG` syntax, used when `RUST_LOG` is unset.
+    pub level: String,
+}
 
-    /// Log filter in `RUST_LOG` syntax; `RUST_LOG` itself wins when set.
-    #[arg(long, env = "CFGEO_LOG_LEVEL", default_value = "info", global = true)]
-    pub log_level: String,
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The filter does not parse.
+    #[error("--log-level {level:?}: {message}")]
+    LogLevel {
+        /// The filter as given.
+        level: String,
+        /// The parser's message.
+        message: String,
+    },
 }
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
-pub fn init(args: &LogArgs) -> anyhow::Result<()> {
+pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&args.log_level))
-        .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .map_err(|e| TelemetryError::LogLevel {
+            level: settings.level.clone(),
+            message: e.to_string(),
+        })?;
     // Colour only for a person at a terminal: a log file or collector gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match args.log_format {
+    let _ = match settings.format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };

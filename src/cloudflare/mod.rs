@@ -64,8 +64,8 @@ pub enum CloudflareError {
         endpoint: &'static str,
     },
     /// Connection-level failure (URL stripped).
-    #[error("Cloudflare transport error: {0}")]
-    Transport(#[source] reqwest::Error),
+    #[error("Cloudflare transport error: {}", with_causes(.0))]
+    Transport(reqwest::Error),
     /// A success answer that does not match the expected shape.
     #[error("Cloudflare {endpoint} answer could not be decoded: {message}; body starts {body:?}")]
     Decode {
@@ -79,6 +79,22 @@ pub enum CloudflareError {
     /// The token could not be read.
     #[error(transparent)]
     Token(#[from] TokenError),
+}
+
+/// `e` and each cause reqwest's own message leaves out (the refused connection, the DNS
+/// failure), so the one message says it all and nothing repeats.
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(c) = next {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = c.source();
+    }
+    out
 }
 
 fn join(errors: &[ApiMessage]) -> String {

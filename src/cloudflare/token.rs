@@ -17,12 +17,12 @@ pub enum TokenError {
     #[error("the Cloudflare API token from {0} is empty")]
     Empty(String),
     /// The file could not be read.
-    #[error("cannot read the Cloudflare API token file {path}: {source}")]
+    #[error("cannot read the Cloudflare API token file {path}: {error}")]
     Read {
         /// File path.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -123,9 +123,9 @@ impl TokenSource {
         match self {
             Self::Static(t) => Ok(t.clone()),
             Self::File { path, cache } => {
-                let read_err = |source| TokenError::Read {
+                let read_err = |error| TokenError::Read {
                     path: path.clone(),
-                    source,
+                    error,
                 };
                 let meta = std::fs::metadata(path).map_err(read_err)?;
                 let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);

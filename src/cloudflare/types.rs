@@ -429,6 +429,13 @@ pub struct PoolPatch {
     pub monitor: Option<Option<String>>,
 }
 
+impl Pool {
+    /// Whether the pool can take traffic: enabled, with at least one enabled origin.
+    pub fn serving(&self) -> bool {
+        self.enabled && self.origins.iter().any(|o| o.enabled)
+    }
+}
+
 impl PoolPatch {
     /// True when nothing would be sent.
     pub fn is_empty(&self) -> bool {

@@ -48,73 +48,6 @@ use http::{App, Shared, lock};
 use journal::Journal;
 use ratelimit::RateLimiter;
 
-/// Flags of `cfgeo emulator`.
-#[derive(clap::Args, Clone)]
-pub struct EmulatorArgs {
-    /// Address to listen on.
-    #[arg(long, env = "CFGEO_EMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
-    pub listen: SocketAddr,
-
-    /// Zone to serve, `NAME[:free|pro|business|enterprise]`; repeat for more. Replaces the default.
-    #[arg(
-        long = "zone",
-        env = "CFGEO_EMULATOR_ZONES",
-        value_delimiter = ',',
-        default_value = "example.com:free"
-    )]
-    pub zones: Vec<ZoneSpec>,
-
-    /// Account ID (32 lowercase hex).
-    #[arg(long, env = "CFGEO_EMULATOR_ACCOUNT_ID", default_value = DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
-    pub account_id: String,
-
-    /// Accept only these bearer tokens (repeat); without it any non-empty token is accepted.
-    #[arg(
-        long = "token",
-        env = "CFGEO_EMULATOR_TOKENS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub tokens: Vec<String>,
-
-    /// Requests allowed per window and token.
-    #[arg(long, env = "CFGEO_EMULATOR_RATE_LIMIT", default_value_t = 1200)]
-    pub rate_limit: u32,
-
-    /// Rate-limit window in seconds.
-    #[arg(long, env = "CFGEO_EMULATOR_RATE_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-    pub rate_window_secs: u64,
-
-    /// State file: loaded at start if it exists, rewritten after every change.
-    #[arg(long = "state", env = "CFGEO_EMULATOR_STATE")]
-    pub state_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for EmulatorArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmulatorArgs")
-            .field("listen", &self.listen)
-            .field("zones", &self.zones)
-            .field("account_id", &self.account_id)
-            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
-            .field("rate_limit", &self.rate_limit)
-            .field("rate_window_secs", &self.rate_window_secs)
-            .field("state_file", &self.state_file)
-            .finish()
-    }
-}
-
-fn parse_account_id(s: &str) -> Result<String, String> {
-    if s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(s.to_owned())
-    } else {
-        Err("the account ID must be 32 lowercase hex characters".to_owned())
-    }
-}
-
 /// Settings of an emulator instance.
 #[derive(Clone)]
 pub struct EmulatorConfig {
@@ -165,34 +98,19 @@ impl std::fmt::Debug for EmulatorConfig {
     }
 }
 
-impl From<&EmulatorArgs> for EmulatorConfig {
-    fn from(args: &EmulatorArgs) -> Self {
-        Self {
-            listen: args.listen,
-            zones: args.zones.clone(),
-            account_id: args.account_id.clone(),
-            tokens: args.tokens.clone(),
-            rate_limit: args.rate_limit,
-            rate_window: Duration::from_secs(args.rate_window_secs),
-            state_file: args.state_file.clone(),
-            ..Self::default()
-        }
-    }
-}
-
 /// Errors of the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     /// The listener could not be bound or served.
     #[error("emulator I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The state file could not be read.
-    #[error("emulator state file {path}: {source}")]
+    #[error("emulator state file {path}: {error}")]
     StateFile {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A zone of the configuration is invalid.
     #[error("emulator zone {name}: {reason}")]
@@ -202,6 +120,13 @@ pub enum EmulatorError {
         /// Why.
         reason: String,
     },
+}
+
+// Not `#[from]`: the message already carries the cause, and a source too would print it twice.
+impl From<std::io::Error> for EmulatorError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }
 
 /// Entry point for embedding: see [`Emulator::start`].
@@ -216,9 +141,9 @@ impl Emulator {
             name: config.account_name.clone(),
         };
         let mut state = match &config.state_file {
-            Some(path) => State::load(path).map_err(|source| EmulatorError::StateFile {
+            Some(path) => State::load(path).map_err(|error| EmulatorError::StateFile {
                 path: path.clone(),
-                source,
+                error,
             })?,
             None => None,
         }
@@ -260,6 +185,20 @@ impl Emulator {
             cancel,
             task: Some(task),
         })
+    }
+}
+
+impl Emulator {
+    /// The emulator of `--embedded-emulator`: the default account and `example.com` zone on a
+    /// free local port, with the state kept in `state_file` when given.
+    pub async fn start_embedded(
+        state_file: Option<PathBuf>,
+    ) -> Result<EmulatorHandle, EmulatorError> {
+        Self::start(EmulatorConfig {
+            state_file,
+            ..EmulatorConfig::default()
+        })
+        .await
     }
 }
 
@@ -417,8 +356,11 @@ impl Drop for EmulatorHandle {
 }
 
 /// `cfgeo emulator`: serves until `shutdown` is cancelled.
-pub async fn serve(args: EmulatorArgs, shutdown: CancellationToken) -> Result<(), EmulatorError> {
-    let handle = Emulator::start(EmulatorConfig::from(&args)).await?;
+pub async fn serve(
+    config: EmulatorConfig,
+    shutdown: CancellationToken,
+) -> Result<(), EmulatorError> {
+    let handle = Emulator::start(config).await?;
     let zones: Vec<String> = handle.shared.read(|s| {
         s.zones
             .values()

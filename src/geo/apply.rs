@@ -18,14 +18,14 @@ use crate::cloudflare::{Client, CloudflareError};
 pub enum GeoError {
     /// A read failed: nothing more was written in this pass.
     #[error("reading Cloudflare state failed, nothing more written: {0}")]
-    Read(#[source] CloudflareError),
+    Read(CloudflareError),
     /// A write failed (decommission, which stops at the first failure).
-    #[error("{action} failed: {source}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+    #[error("{action} failed: {error}{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
     Write {
         /// What was being done.
         action: String,
         /// Cloudflare's answer.
-        source: CloudflareError,
+        error: CloudflareError,
         /// What the user can do.
         hint: Option<&'static str>,
     },
@@ -266,7 +266,7 @@ fn write_err(a: &Action, e: CloudflareError) -> GeoError {
     };
     GeoError::Write {
         action: a.describe(),
-        source: e,
+        error: e,
         hint,
     }
 }

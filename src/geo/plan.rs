@@ -18,8 +18,7 @@ use crate::cloudflare::types::{
 };
 use crate::model::{Identity, Marker, MarkerState, Weight, normalize_hostname};
 
-/// Prefix of every pool the geo engine manages (the seed tool's naming).
-pub const POOL_PREFIX: &str = "k8s-pool-";
+pub use crate::model::POOL_PREFIX;
 
 /// Id prefix the full plan gives to objects a step creates.
 pub const NEW_ID: &str = "(new)";
@@ -572,14 +571,12 @@ fn cfgeo_member(p: &Pool, host: &str) -> Option<bool> {
     (h == host).then(|| matches!(m.state(), MarkerState::Leaving(_)))
 }
 
-/// A pool cfgeo manages (any owner): its name has the cfgeo prefix and its description a marker.
-pub(crate) fn is_cfgeo(p: &Pool) -> bool {
-    p.name.starts_with(POOL_PREFIX) && Marker::parse(p.description.as_deref()).is_some()
+fn is_cfgeo(p: &Pool) -> bool {
+    crate::model::is_cfgeo_pool(&p.name, p.description.as_deref())
 }
 
-/// A pool that can take traffic: enabled, with at least one enabled origin.
-pub(crate) fn serving(p: &Pool) -> bool {
-    p.enabled && p.origins.iter().any(|o| o.enabled)
+fn serving(p: &Pool) -> bool {
+    p.serving()
 }
 
 fn monitor_input(spec: &MonitorInput, s: &GeoSettings, d: &DesiredPool) -> MonitorInput {

@@ -56,6 +56,12 @@ pub fn marker_safe(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@'))
 }
 
+/// A pool cfgeo manages (any owner): its name has the cfgeo prefix and its description a
+/// marker. The geo planner and the status page must agree on this, so it lives here.
+pub fn is_cfgeo_pool(name: &str, description: Option<&str>) -> bool {
+    name.starts_with(super::names::POOL_PREFIX) && Marker::parse(description).is_some()
+}
+
 /// Parsed marker: `managed-by=cfgeo key=value ...`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Marker {

@@ -6,6 +6,8 @@ mod marker;
 mod names;
 mod notice;
 
-pub use marker::{Identity, Marker, MarkerState, marker_safe};
-pub use names::{NameError, Region, Weight, normalize_hostname, pool_name, validate_hostname};
+pub use marker::{Identity, Marker, MarkerState, is_cfgeo_pool, marker_safe};
+pub use names::{
+    NameError, POOL_PREFIX, Region, Weight, normalize_hostname, pool_name, validate_hostname,
+};
 pub use notice::{Notice, ObjectRef, Severity};

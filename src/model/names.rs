@@ -205,6 +205,9 @@ pub fn validate_hostname(field: &str, h: &str) -> Result<String, NameError> {
 /// and below every limit seen in practice).
 const MAX_POOL_NAME: usize = 100;
 
+/// Prefix of every pool the geo engine manages (the seed tool's naming).
+pub const POOL_PREFIX: &str = "k8s-pool-";
+
 /// `k8s-pool-{cluster}-{geo}`, plus `-{host}` for an LB hostname other than the default.
 /// Characters outside `[A-Za-z0-9_-]` are mapped to `-`; what cannot fit is refused.
 pub fn pool_name(cluster: &str, geo: &str, extra_host: Option<&str>) -> Result<String, NameError> {
@@ -226,7 +229,7 @@ pub fn pool_name(cluster: &str, geo: &str, extra_host: Option<&str>) -> Result<S
             ),
         ));
     }
-    let mut name = format!("k8s-pool-{c}-{}", map_pool_chars(geo));
+    let mut name = format!("{POOL_PREFIX}{c}-{}", map_pool_chars(geo));
     if let Some(h) = extra_host {
         name.push('-');
         name.push_str(&map_pool_chars(h));

@@ -14,13 +14,12 @@ use super::plan::{ChangeGroup, Op};
 pub enum ApplyError {
     /// Cloudflare could not be reached or asked us to wait; what was applied before is kept
     /// and the zone must be re-read, because the failed batch may or may not have run.
-    #[error("zone {zone}: {source}")]
+    #[error("zone {zone}: {error}")]
     Cloudflare {
         /// Zone id.
         zone: String,
         /// The call's error.
-        #[source]
-        source: CloudflareError,
+        error: CloudflareError,
     },
 }
 
@@ -184,7 +183,7 @@ pub async fn write(
             Err(e) if e.is_transient() || e.status().is_none() => {
                 return Err(ApplyError::Cloudflare {
                     zone: zone.to_string(),
-                    source: e,
+                    error: e,
                 });
             }
             Err(e) => {

@@ -23,13 +23,12 @@ use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// A zone could not be read.
-    #[error("zone {zone}: reading records: {source}")]
+    #[error("zone {zone}: reading records: {error}")]
     Read {
         /// Zone name.
         zone: String,
         /// Cause.
-        #[source]
-        source: CloudflareError,
+        error: CloudflareError,
     },
     /// A write failed in a way that may succeed later.
     #[error(transparent)]
@@ -43,8 +42,8 @@ impl RecordError {
     /// Low-cardinality kind for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Read { source, .. } | Self::Write(ApplyError::Cloudflare { source, .. }) => {
-                source.kind()
+            Self::Read { error, .. } | Self::Write(ApplyError::Cloudflare { error, .. }) => {
+                error.kind()
             }
             Self::Zones(_) => "zones",
         }
@@ -321,10 +320,10 @@ impl RecordEngine {
                         r.shrink_to_fit();
                         state.records = Some(r);
                     }
-                    Err(source) => {
+                    Err(error) => {
                         first_err.get_or_insert(RecordError::Read {
                             zone: state.zone.name.clone(),
-                            source,
+                            error,
                         });
                         continue;
                     }

@@ -457,3 +457,28 @@ pub fn manifest_inputs(
     }
     Ok(inputs)
 }
+
+/// Which inputs to start: the --manifests files when given, else one watch per source kind on
+/// the cluster (the wiring always has one of the two).
+pub fn start(
+    manifests: Option<&std::path::Path>,
+    client: Option<&kube::Client>,
+    kinds: &[crate::records::sources::SourceKind],
+    settings: SourceSettings,
+    namespace: Option<&str>,
+    label_filter: Option<&str>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<Inputs, crate::sources::manifests::ManifestError> {
+    Ok(match (manifests, client) {
+        (Some(dir), _) => manifest_inputs(dir, kinds, settings)?,
+        (None, Some(k)) => watch_inputs(
+            k.clone(),
+            kinds,
+            settings,
+            namespace,
+            label_filter,
+            shutdown,
+        ),
+        (None, None) => unreachable!("a source is always set"),
+    })
+}

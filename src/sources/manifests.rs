@@ -15,12 +15,12 @@ use super::selector::LabelSelector;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The directory or a file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// Path.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not valid YAML or JSON.
     #[error("{path}: not valid YAML/JSON: {message}")]
@@ -47,9 +47,9 @@ pub enum ManifestError {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let io = |source| ManifestError::Io {
+    let io = |error| ManifestError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     if dir.is_file() {
         out.push(dir.to_path_buf());
@@ -80,9 +80,9 @@ pub fn read_documents(dir: &Path) -> Result<Vec<(PathBuf, usize, Value)>, Manife
     files(dir, &mut paths)?;
     let mut out = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|error| ManifestError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         let docs: Vec<Value> =
             serde_saphyr::from_multiple(&text).map_err(|e| ManifestError::Parse {
@@ -163,4 +163,41 @@ where
         out.push(Arc::new(obj));
     }
     Ok(Arc::new(out))
+}
+/// Re-reads the manifests every period and publishes a snapshot when they change.
+pub fn watch_files<K>(
+    dir: PathBuf,
+    sel: LabelSelector,
+    period: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::sync::watch::Receiver<Option<Snapshot<K>>>, ManifestError>
+where
+    K: k8s_openapi::Resource + DeserializeOwned + PartialEq + Send + Sync + 'static,
+{
+    let first = load::<K>(&dir, Some(&sel))?;
+    let (tx, rx) = tokio::sync::watch::channel(Some(first));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            match load::<K>(&dir, Some(&sel)) {
+                Ok(s) => {
+                    tx.send_if_modified(|cur| {
+                        let changed = cur.as_ref().is_none_or(|c| **c != *s);
+                        if changed {
+                            *cur = Some(s.clone());
+                        }
+                        changed
+                    });
+                }
+                // A broken file keeps the last good snapshot: nothing is removed by mistake.
+                Err(e) => {
+                    tracing::warn!(error = %e, "manifests unreadable; keeping the last good set")
+                }
+            }
+        }
+    });
+    Ok(rx)
 }

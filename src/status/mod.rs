@@ -9,7 +9,7 @@
 //! - [`read`]: the effectful edge: reads Cloudflare, and the cached status source the admin
 //!   server uses.
 //! - [`serve`]: the admin server's `/status`, `/status.svg` and `/status.json` routes.
-//! - [`command`]: wiring of `cfgeo status` (flags, client or embedded emulator, output).
+//! - [`command`]: what `cfgeo status` shows: its output formats, options and rendering.
 
 pub mod command;
 pub mod html;
@@ -28,13 +28,12 @@ pub use read::{StatusSource, cached_source, read_status};
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     /// Reading Cloudflare failed; nothing is shown rather than a partial picture.
-    #[error("reading {what} failed: {source}")]
+    #[error("reading {what} failed: {error}")]
     Read {
         /// What was being read (`pools`, `load balancers`, `zone`).
         what: &'static str,
         /// Cloudflare's answer.
-        #[source]
-        source: crate::cloudflare::CloudflareError,
+        error: crate::cloudflare::CloudflareError,
     },
     /// A line of the compiled-in land outline does not parse (a build defect, caught by tests).
     #[error("land outline, line {line}: {message}")]

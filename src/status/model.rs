@@ -3,17 +3,20 @@
 //!
 //! Ownership, drained and leaving come from the same definitions the geo planner uses: a pool
 //! is cfgeo's when its name has the `k8s-pool-` prefix and its description a `managed-by=cfgeo`
-//! marker ([`crate::geo::plan::is_cfgeo`]); it is leaving when the marker says
+//! marker ([`crate::model::is_cfgeo_pool`]); it is leaving when the marker says
 //! `state=leaving`; drained when it cannot serve (pool disabled or every origin disabled,
-//! [`crate::geo::plan::serving`]). Any other pool is foreign.
+//! [`Pool::serving`]). Any other pool is foreign.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::cloudflare::types::{LoadBalancer, Pool, PoolHealth};
-use crate::geo::plan::{is_cfgeo, serving};
-use crate::model::{Marker, MarkerState, normalize_hostname};
+use crate::model::{Marker, MarkerState, is_cfgeo_pool, normalize_hostname};
+
+fn is_cfgeo(p: &Pool) -> bool {
+    is_cfgeo_pool(&p.name, p.description.as_deref())
+}
 
 /// What a pool is doing in its load balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -324,7 +327,7 @@ fn pool_status(p: &Pool, lb: Option<&LoadBalancer>, obs: &Observed<'_>) -> PoolS
         None => (PoolState::Foreign, None),
         Some(m) => match m.state() {
             MarkerState::Leaving(t) => (PoolState::Leaving, Some(t)),
-            MarkerState::Active if !serving(p) => (PoolState::Drained, None),
+            MarkerState::Active if !p.serving() => (PoolState::Drained, None),
             MarkerState::Active => (PoolState::Serving, None),
         },
     };

@@ -32,7 +32,7 @@ pub async fn read_status(
     zone_id: &str,
     only_host: Option<&str>,
 ) -> Result<Status, StatusError> {
-    let read = |what| move |source| StatusError::Read { what, source };
+    let read = |what| move |error| StatusError::Read { what, error };
     let (zone, pools, lbs) = tokio::try_join!(
         async { client.get_zone(zone_id).await.map_err(read("zone")) },
         async { client.list_pools(account_id).await.map_err(read("pools")) },

@@ -964,7 +964,7 @@ async fn bad_input_configuration() {
     use clap::Parser;
     let cli = cfgeo::cli::Cli::try_parse_from(["cfgeo", "--log-level", "cfgeo=[", "emulator"])
         .expect("parses");
-    let e = cfgeo::telemetry::init(&cli.log)
+    let e = cfgeo::telemetry::init(&cli.log.settings())
         .expect_err("bad log level")
         .to_string();
     ev.check(
