@@ -65,15 +65,12 @@ pub async fn run(
     let domains = args.domain_filter()?;
     let source_settings = args.source_settings()?;
 
-    let _emu = if args.embedded_emulator {
-        let emu = emulator::Emulator::start_embedded(args.emulator_state.clone())
-            .await
-            .context("starting the embedded emulator")?;
-        args.cloudflare.use_emulator(&emu);
-        Some(emu)
-    } else {
-        None
-    };
+    let _emu = embedded_emulator(
+        args.embedded_emulator,
+        args.emulator_state.clone(),
+        &mut args.cloudflare,
+    )
+    .await?;
     let (settings, token) = args.cloudflare.client_parts()?;
     let client = Client::new(settings, token)?;
 
@@ -244,6 +241,23 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `on`, starts the in-process emulator (from `state`, if given) and points the
+/// Cloudflare flags at it; the handle keeps it running.
+pub async fn embedded_emulator(
+    on: bool,
+    state: Option<std::path::PathBuf>,
+    cloudflare: &mut config::CloudflareArgs,
+) -> anyhow::Result<Option<emulator::EmulatorHandle>> {
+    if !on {
+        return Ok(None);
+    }
+    let emu = emulator::Emulator::start_embedded(state)
+        .await
+        .context("starting the embedded emulator")?;
+    cloudflare.use_emulator(&emu);
+    Ok(Some(emu))
 }
 
 /// `--once` and `plan`: one pass of each engine, printed.

@@ -125,15 +125,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `cfgeo status`: one read of Cloudflare (or the embedded emulator), printed or written.
 /// Needs no Kubernetes and no GEO_LOCATION, and only read permissions.
 async fn status(mut args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let _emu = if args.embedded_emulator {
-        let emu = emulator::Emulator::start_embedded(args.emulator_state.clone())
-            .await
-            .context("starting the embedded emulator")?;
-        args.cloudflare.use_emulator(&emu);
-        Some(emu)
-    } else {
-        None
-    };
+    let _emu = app::embedded_emulator(
+        args.embedded_emulator,
+        args.emulator_state.clone(),
+        &mut args.cloudflare,
+    )
+    .await?;
     let opts = args.options()?;
     let (settings, token) = args.cloudflare.client_parts()?;
     let client = Client::new(settings, token)?;
