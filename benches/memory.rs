@@ -347,6 +347,9 @@ impl Proc {
     /// `(VmHWM, VmRSS)` in KiB.
     fn memory(&mut self) -> (u64, u64) {
         self.check_alive();
+        if let Some((anon, file)) = procfs::rss_split_kib(self.pid) {
+            eprintln!("  resident: {anon} KiB anonymous (heap, stacks), {file} KiB file-backed");
+        }
         memory_kib(self.pid).expect("the process status")
     }
 

@@ -31,11 +31,11 @@ fn ip(i: usize, round: usize) -> String {
 
 fn record(id: String, name: String, t: RecordType, content: String) -> DnsRecord {
     DnsRecord {
-        id,
-        name,
+        id: id.into(),
+        name: name.into(),
         proxiable: Some(t.proxiable()),
         record_type: t,
-        content,
+        content: content.into(),
         proxied: false,
         ttl: 1,
         comment: None,

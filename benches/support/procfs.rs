@@ -13,6 +13,20 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// `(RssAnon, RssFile)` in KiB: the heap and stacks against the mapped binary and libraries.
+#[allow(dead_code)]
+pub fn rss_split_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// User plus system CPU seconds of a process (clock ticks of 1/100 s).
 pub fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

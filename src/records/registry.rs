@@ -688,10 +688,10 @@ mod tests {
 
     fn txt(name: &str, content: &str) -> DnsRecord {
         DnsRecord {
-            id: format!("id-{name}-{}", content.len()),
-            name: name.to_string(),
+            id: format!("id-{name}-{}", content.len()).into(),
+            name: name.into(),
             record_type: RecordType::Txt,
-            content: content.to_string(),
+            content: content.into(),
             proxied: false,
             proxiable: Some(false),
             ttl: 1,

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
+use crate::cloudflare::types::DnsRecordId;
 use crate::records::endpoint::CfProps;
 use crate::records::registry::{Labels, parse};
 
@@ -85,16 +86,16 @@ fn zone() -> ZoneRef {
     }
 }
 
-fn from_input(id: String, i: &DnsRecordInput) -> DnsRecord {
+fn from_input(id: DnsRecordId, i: &DnsRecordInput) -> DnsRecord {
     DnsRecord {
         id,
-        name: i.name.clone(),
+        name: i.name.as_str().into(),
         record_type: i.record_type.clone(),
-        content: i.content.clone(),
+        content: i.content.as_str().into(),
         proxied: i.proxied,
         proxiable: Some(i.record_type.proxiable()),
         ttl: i.ttl,
-        comment: i.comment.clone(),
+        comment: i.comment.as_deref().map(Into::into),
         tags: i.tags.clone(),
         priority: i.priority,
     }
@@ -132,11 +133,11 @@ pub(super) fn apply_to(current: &[DnsRecord], plan: &Plan) -> Vec<DnsRecord> {
                 let dup = out.iter().any(|x| {
                     x.name.eq_ignore_ascii_case(&i.name)
                         && x.record_type == i.record_type
-                        && x.content == i.content
+                        && *x.content == *i.content
                         && x.priority == i.priority
                 });
                 assert!(!dup, "identical record exists: {i:?}");
-                out.push(from_input(format!("new-{next}"), i));
+                out.push(from_input(format!("new-{next}").into(), i));
                 next += 1;
             }
         }
@@ -1062,7 +1063,7 @@ const HOSTS: &[&str] = &["lb.example.net", "lb2.example.net"];
 
 struct World {
     /// Ids of records (and TXTs) that are ours.
-    ours: HashSet<String>,
+    ours: HashSet<DnsRecordId>,
     /// Names holding a managed record (A, AAAA, CNAME) that is not ours.
     foreign_names: HashSet<String>,
     /// (name, type) sets with records of ours.
@@ -1152,7 +1153,7 @@ fn random_world_with(
                     ME,
                     pick(rng, &["x", "y"]),
                 ));
-                world.ours.insert(tid);
+                world.ours.insert(tid.into());
             }
             // Ours, old format only (never for AAAA: it would not be ours).
             3 => {
@@ -1169,7 +1170,7 @@ fn random_world_with(
                     world.ours.extend(ids);
                     let tid = next_id();
                     current.push(txt(&tid, &n, ME, "x"));
-                    world.ours.insert(tid);
+                    world.ours.insert(tid.into());
                 }
             }
             // Foreign: no TXT.
@@ -1225,7 +1226,7 @@ fn random_world_with(
             10 => {
                 let tid = next_id();
                 current.push(txt(&tid, &naming.txt_name(name, &t, ZONE), ME, "y"));
-                world.ours.insert(tid);
+                world.ours.insert(tid.into());
             }
             // Ours AAAA beside a foreign A.
             _ => {
@@ -1238,7 +1239,7 @@ fn random_world_with(
                     ME,
                     "x",
                 ));
-                world.ours.insert(tid);
+                world.ours.insert(tid.into());
                 records(&RecordType::A, rng, &mut current);
                 world.foreign_names.insert(name.to_string());
             }
@@ -1250,7 +1251,7 @@ fn random_world_with(
     {
         world
             .ours_sets
-            .insert((r.name.clone(), r.record_type.clone()));
+            .insert((r.name.to_string(), r.record_type.clone()));
     }
     let mut desired = Vec::new();
     for name in NAMES {
@@ -1374,7 +1375,7 @@ fn the_property_check_can_fail() {
         .expect("a foreign record");
     let bad = Plan {
         groups: vec![ChangeGroup {
-            name: foreign.name.clone(),
+            name: foreign.name.to_string(),
             object: None,
             ops: vec![Op::Delete(foreign.clone())],
         }],
