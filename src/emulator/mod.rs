@@ -18,14 +18,16 @@
 //!   so `Retry-After` is exact. Injected faults do not count against it.
 //! - `check_regions` is ignored on pool POST (Cloudflare takes it only on PUT/PATCH).
 
+mod common;
 mod dns;
 mod faults;
 mod http;
 mod journal;
 mod lb;
+mod objects;
 mod ratelimit;
 mod state;
-pub use state::merge_patch;
+pub use common::merge_patch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,14 +37,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use dns::{BatchResult, DnsRecord};
+pub use common::{ApiError, ApiMessage, ResultInfo, codes};
+pub use dns::BatchResult;
 pub use faults::{FaultAction, FaultSpec};
 pub use journal::{CallRecord, CounterEntry};
-pub use lb::{LoadBalancer, Monitor, Origin, Pool};
-pub use state::{
-    Account, ApiError, ApiMessage, DEFAULT_ACCOUNT_ID, Plan, ResultInfo, State, Zone, ZoneSpec,
-    codes,
-};
+pub use objects::{DnsRecord, LoadBalancer, Monitor, Origin, Pool};
+pub use state::{Account, DEFAULT_ACCOUNT_ID, Plan, State, Zone, ZoneSpec};
 
 use http::{App, Shared, lock};
 use journal::Journal;
