@@ -1021,6 +1021,7 @@ impl From<OutputFlag> for Output {
 /// Flags of `cfgeo status`.
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
+    /// Token, account and zone to read; only read permissions are needed.
     #[command(flatten)]
     pub cloudflare: CloudflareArgs,
 
@@ -1101,15 +1102,20 @@ impl StatusArgs {
 /// Flags of `cfgeo run` and `cfgeo plan`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// Token, account and zone both engines write with (one client and one rate budget).
     #[command(flatten)]
     pub cloudflare: CloudflareArgs,
 
+    /// The geo engine's flags; the engine runs only when GEO_LOCATION is set.
     #[command(flatten)]
     pub geo: GeoArgs,
 
+    /// The record synchronizer's flags; it runs only when at least one --source is given.
     #[command(flatten)]
     pub records: RecordArgs,
 
+    /// Leader election, admin server, timing and Events: how the process runs beside its
+    /// replicas and how it is observed.
     #[command(flatten)]
     pub ops: OpsArgs,
 
