@@ -304,13 +304,14 @@ pub struct GeoArgs {
 /// Values known only after talking to Cloudflare or Kubernetes.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// Account id.
+    /// The account that owns the pools and monitors (`CF_ACCOUNT_ID`).
     pub account_id: String,
-    /// Zone id.
+    /// The zone of the load balancers (`CF_ZONE_ID`).
     pub zone_id: String,
-    /// Zone apex.
+    /// The zone's apex name, read from Cloudflare; `CF_LB_HOSTNAME` must be inside it.
     pub zone_name: String,
-    /// Owner id.
+    /// The geo engine's owner id ([`Owners::geo`]): `--owner-id`, or derived from the
+    /// cluster's kube-system UID or the manifests' clusters.
     pub owner_id: String,
 }
 

@@ -71,7 +71,7 @@ pub mod codes {
 pub struct ApiMessage {
     /// Cloudflare error code (>= 1000 per schema, except the rate limit's 971).
     pub code: u32,
-    /// Human text.
+    /// The human-readable text Cloudflare sends with the code, e.g. `Record does not exist.`.
     pub message: String,
     /// Nested causes, as Cloudflare sends for header errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,7 +82,7 @@ pub struct ApiMessage {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("HTTP {status}: {}", .errors.iter().map(|e| format!("{} {}", e.code, e.message)).collect::<Vec<_>>().join("; "))]
 pub struct ApiError {
-    /// HTTP status code.
+    /// HTTP status of the answer (400, 403, 404, 405, 412, 429, 5xx).
     pub status: u16,
     /// At least one error.
     pub errors: Vec<ApiMessage>,

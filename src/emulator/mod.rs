@@ -55,15 +55,15 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Zones created at start (kept if a state file already has them).
     pub zones: Vec<ZoneSpec>,
-    /// Account ID.
+    /// Id of the one account (`--account-id`); calls for any other are refused with 403.
     pub account_id: String,
-    /// Account display name.
+    /// The account's name in zone answers; no flag sets it.
     pub account_name: String,
     /// Accepted bearer tokens; empty accepts any.
     pub tokens: Vec<String>,
     /// Requests per window and token.
     pub rate_limit: u32,
-    /// Rate-limit window.
+    /// The sliding window `rate_limit` counts over (Cloudflare's is 300 s).
     pub rate_window: Duration,
     /// State file, loaded at start and rewritten after every change.
     pub state_file: Option<PathBuf>,

@@ -14,7 +14,7 @@ use super::common::Keyed;
 pub struct DnsRecord {
     /// 32 lowercase hex.
     pub id: String,
-    /// Owning zone.
+    /// Id of the zone the record is in; stored, but not sent in API answers.
     pub zone_id: String,
     /// FQDN, lowercase, no trailing dot.
     pub name: String,
@@ -23,7 +23,7 @@ pub struct DnsRecord {
     pub record_type: String,
     /// Content (IPv6 canonical; hostnames without trailing dot).
     pub content: String,
-    /// Orange-clouded.
+    /// Whether Cloudflare proxies the name (orange cloud); only A, AAAA and CNAME can be.
     #[serde(default)]
     pub proxied: bool,
     /// 1 (automatic) or 30..=86400.
@@ -162,7 +162,7 @@ pub struct Origin {
     pub name: String,
     /// IP or hostname; unique within the pool.
     pub address: String,
-    /// Default true.
+    /// Whether the pool sends traffic to this origin (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
     /// 0..=1 in steps of 0.01, default 1.
@@ -190,13 +190,13 @@ pub struct Pool {
     /// Free text.
     #[serde(default)]
     pub description: String,
-    /// Default true.
+    /// Whether load balancers may send traffic to the pool (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Default 1.
+    /// Healthy origins the pool needs to count as healthy (default 1).
     #[serde(default = "one")]
     pub minimum_origins: u32,
-    /// Monitor ID.
+    /// Id of the monitor that checks the origins; `None`: no health checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
     /// Set together with longitude.
@@ -288,10 +288,10 @@ pub struct LoadBalancer {
     /// Free text.
     #[serde(default)]
     pub description: String,
-    /// Default true.
+    /// Whether the load balancer answers for its hostname (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Default false.
+    /// Whether Cloudflare proxies the hostname (orange cloud); default false.
     #[serde(default)]
     pub proxied: bool,
     /// Default 30; only meaningful when not proxied.

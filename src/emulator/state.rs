@@ -21,14 +21,14 @@ pub const DEFAULT_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
-    /// Free.
+    /// Batches of at most 200 operations, record comments of at most 100 characters.
     #[default]
     Free,
-    /// Pro.
+    /// Batches of at most 3,500 operations, comments of at most 500 characters.
     Pro,
-    /// Business.
+    /// The same limits as Pro.
     Business,
-    /// Enterprise.
+    /// The same limits as Pro.
     Enterprise,
 }
 
@@ -108,7 +108,7 @@ impl FromStr for Plan {
 pub struct ZoneSpec {
     /// Zone apex, e.g. `example.com`.
     pub name: String,
-    /// Plan, default free.
+    /// The plan that sets the zone's batch and comment limits; free when not given.
     #[serde(default)]
     pub plan: Plan,
 }
@@ -157,7 +157,7 @@ pub fn normalize_zone_name(raw: &str) -> Result<String, String> {
 pub struct Account {
     /// 32 lowercase hex.
     pub id: String,
-    /// Display name.
+    /// The name in the `account` and `owner` objects of zone answers.
     pub name: String,
 }
 
@@ -177,10 +177,10 @@ pub struct Zone {
     pub id: String,
     /// Apex name, lowercase.
     pub name: String,
-    /// Plan.
+    /// Sets the batch size and comment length limits of the zone's records.
     #[serde(default)]
     pub plan: Plan,
-    /// RFC 3339.
+    /// RFC 3339; also sent as `activated_on`.
     pub created_on: String,
     /// RFC 3339.
     pub modified_on: String,
@@ -232,7 +232,7 @@ impl Zone {
 /// Everything the emulator stores. Serialized as the `--state` file and `GET /__emulator/state`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// The account.
+    /// The one account; calls naming any other account id are refused with `403 9109`.
     #[serde(default)]
     pub account: Account,
     /// Zones by ID.
