@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README; CI's .ci/run calls exactly this):
-#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings), then cargo deny
+#      (scripts/deny.sh, policy in deny.toml: licences, bans, crates.io as the only source; the
+#      advisories check is not run, blocked: github.com unreachable, where the RustSec
+#      database is fetched from)
 #   2. the real peers (scripts/peers.sh) and the deploy tools (scripts/validate-deploy.sh), then
 #      every Rust test (unit, emulator, fake API server, client, geo end-to-end, concurrency,
 #      churn, the tests against a real kube-apiserver and etcd, and the status page in headless
@@ -10,13 +13,15 @@
 #      the emulator, and cfgeo's client through Prism with Cloudflare's OpenAPI subset.
 #   4. docs/configuration.md against --help, and the Helm chart and plain manifests rendered and
 #      validated against the Kubernetes schemas (scripts/validate-deploy.sh).
-# Tools for steps 3 and 4 are installed into target/ by scripts/contract-tools.sh and
-# scripts/validate-deploy.sh.
+# Tools for steps 1, 3 and 4 are installed into target/ by scripts/deny.sh,
+# scripts/contract-tools.sh and scripts/validate-deploy.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== fmt and clippy"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo deny: licences, bans, sources (advisories not run, blocked: github.com unreachable)"
+scripts/deny.sh
 echo "== real peers (kube-apiserver, etcd, external-dns, Gateway API CRDs; built from Go modules once)"
 scripts/peers.sh
 echo "== deploy tools and validation: chart and manifests rendered and validated against the Kubernetes schemas"

@@ -15,9 +15,11 @@ use crate::{app, emulator, telemetry};
 #[derive(Parser, Debug)]
 #[command(name = "cfgeo", version, about, long_about = None)]
 pub struct Cli {
+    /// Log level and format; global, so they apply to every subcommand.
     #[command(flatten)]
     pub log: LogArgs,
 
+    /// The subcommand given; clap refuses a command line without one.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,6 +54,8 @@ pub enum Command {
 /// Flags of `cfgeo decommission`: those of `run`, plus --force.
 #[derive(clap::Args, Debug)]
 pub struct DecommissionArgs {
+    /// The flags `cfgeo run` takes: decommission finds the load balancer, pools and monitors
+    /// with the same account, zone, hostname and owner settings the running deployment uses.
     #[command(flatten)]
     pub run: RunArgs,
 

@@ -304,13 +304,14 @@ pub struct GeoArgs {
 /// Values known only after talking to Cloudflare or Kubernetes.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// Account id.
+    /// The account that owns the pools and monitors (`CF_ACCOUNT_ID`).
     pub account_id: String,
-    /// Zone id.
+    /// The zone of the load balancers (`CF_ZONE_ID`).
     pub zone_id: String,
-    /// Zone apex.
+    /// The zone's apex name, read from Cloudflare; `CF_LB_HOSTNAME` must be inside it.
     pub zone_name: String,
-    /// Owner id.
+    /// The geo engine's owner id ([`Owners::geo`]): `--owner-id`, or derived from the
+    /// cluster's kube-system UID or the manifests' clusters.
     pub owner_id: String,
 }
 
@@ -1021,6 +1022,7 @@ impl From<OutputFlag> for Output {
 /// Flags of `cfgeo status`.
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
+    /// Token, account and zone to read; only read permissions are needed.
     #[command(flatten)]
     pub cloudflare: CloudflareArgs,
 
@@ -1101,15 +1103,20 @@ impl StatusArgs {
 /// Flags of `cfgeo run` and `cfgeo plan`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// Token, account and zone both engines write with (one client and one rate budget).
     #[command(flatten)]
     pub cloudflare: CloudflareArgs,
 
+    /// The geo engine's flags; the engine runs only when GEO_LOCATION is set.
     #[command(flatten)]
     pub geo: GeoArgs,
 
+    /// The record synchronizer's flags; it runs only when at least one --source is given.
     #[command(flatten)]
     pub records: RecordArgs,
 
+    /// Leader election, admin server, timing and Events: how the process runs beside its
+    /// replicas and how it is observed.
     #[command(flatten)]
     pub ops: OpsArgs,
 

@@ -23,7 +23,8 @@ impl Published {
     }
 }
 
-/// Where notices go.
+/// Where the engines' [`Notice`]s go: Kubernetes Events on the objects they are about, or log
+/// lines only.
 #[derive(Clone)]
 pub enum Reporter {
     /// Kubernetes Events through kube's recorder (plus a log line).

@@ -29,6 +29,7 @@
 //! produce on demand, is the dev-only crate `crates/fake-kube`.
 // One exception, `memory` (a call to glibc's malloc_trim), allows unsafe for itself.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod app;

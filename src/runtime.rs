@@ -20,7 +20,7 @@ pub struct Timing {
     pub resync: Duration,
     /// First retry delay after a failure.
     pub retry_min: Duration,
-    /// Largest retry delay.
+    /// Cap of the retry delay, which doubles from `retry_min` with each consecutive failure.
     pub retry_max: Duration,
 }
 

@@ -16,7 +16,7 @@ pub enum LogFormat {
 /// How to log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogSettings {
-    /// Output format.
+    /// Plain lines for people or one JSON object per line for collectors (`--log-format`).
     pub format: LogFormat,
     /// Filter in `RUST_LOG` syntax, used when `RUST_LOG` is unset.
     pub level: String,

@@ -29,18 +29,21 @@ pub struct ClientSettings {
     pub base_url: String,
     /// Requests allowed per window.
     pub rate_limit: u32,
-    /// The window.
+    /// The sliding window `rate_limit` counts over (default 300 s); a token returns one window
+    /// after its request finished.
     pub rate_window: Duration,
-    /// Per-call timeout.
+    /// Longest one HTTP attempt may take, connect to last byte (default 30 s); a timed-out
+    /// call is retried unless it is a POST, whose create may have landed.
     pub timeout: Duration,
     /// Retries for transport errors and 5xx.
     pub max_retries: usize,
     /// Retries of a read after a 429 (each waits for the budget to resume). A write answered
     /// 429 is never resent: its body was planned before the pause.
     pub max_rate_limited_retries: usize,
-    /// First backoff delay.
+    /// Delay before the first retry of a transport error or 5xx (default 200 ms); later ones
+    /// grow exponentially, with jitter.
     pub backoff_min: Duration,
-    /// Largest backoff delay.
+    /// Cap of that exponential delay (default 10 s).
     pub backoff_max: Duration,
     /// Pause after a 429 that carries no hint (Cloudflare blocks for the whole window).
     pub default_429_pause: Duration,

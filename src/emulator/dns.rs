@@ -1,16 +1,16 @@
 //! DNS records: Cloudflare's validation (names, content per type, TTL, proxying, CNAME
 //! conflicts, duplicates), list filters and order, the all-or-nothing batch, and BIND export.
-//! Pure functions on [`State`].
+//! Pure functions on [`State`]; the stored [`DnsRecord`] itself is in `objects`.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::state::{
-    ApiError, Keyed, PageRequest, ResultInfo, State, Zone, codes, merge_patch, now, paginate,
-};
+use super::common::{ApiError, PageRequest, ResultInfo, codes, merge_patch, now, paginate};
+use super::objects::{DnsRecord, proxiable};
+use super::state::{State, Zone};
 
 /// Record types the schema knows, plus OPENPGPKEY (newer API).
 const TYPES: &[&str] = &[
@@ -49,135 +49,6 @@ const WRITABLE: &[&str] = &[
 ];
 
 const TXT_MAX: usize = 2048;
-
-/// One stored DNS record. The API shape comes from [`DnsRecord::to_api`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DnsRecord {
-    /// 32 lowercase hex.
-    pub id: String,
-    /// Owning zone.
-    pub zone_id: String,
-    /// FQDN, lowercase, no trailing dot.
-    pub name: String,
-    /// Record type, uppercase.
-    #[serde(rename = "type")]
-    pub record_type: String,
-    /// Content (IPv6 canonical; hostnames without trailing dot).
-    pub content: String,
-    /// Orange-clouded.
-    #[serde(default)]
-    pub proxied: bool,
-    /// 1 (automatic) or 30..=86400.
-    #[serde(default = "auto_ttl")]
-    pub ttl: u32,
-    /// Free text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// `name:value` tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// MX / URI priority.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<u16>,
-    /// Structured content of SRV, CAA, ... records.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-    /// Record settings (`ipv4_only`, `flatten_cname`, ...).
-    #[serde(default)]
-    pub settings: Map<String, Value>,
-    /// RFC 3339.
-    pub created_on: String,
-    /// RFC 3339.
-    pub modified_on: String,
-    /// When the comment last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment_modified_on: Option<String>,
-    /// When the tags last changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags_modified_on: Option<String>,
-}
-
-fn auto_ttl() -> u32 {
-    1
-}
-
-impl Keyed for DnsRecord {
-    fn key(&self) -> &str {
-        &self.id
-    }
-}
-
-impl DnsRecord {
-    /// Whether Cloudflare can proxy this type.
-    pub fn proxiable(&self) -> bool {
-        proxiable(&self.record_type)
-    }
-
-    /// The record as the API returns it (`dns-records_dns-record`). `zone_id`/`zone_name` are not
-    /// sent: Cloudflare removed them from record answers in 2024.
-    pub fn to_api(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "type": self.record_type,
-            "content": self.content,
-            "proxiable": self.proxiable(),
-            "proxied": self.proxied,
-            "ttl": self.ttl,
-            "settings": self.settings,
-            "meta": {},
-            "tags": self.tags,
-            "created_on": self.created_on,
-            "modified_on": self.modified_on,
-        });
-        let obj = v.as_object_mut().expect("json! object");
-        // The schema types these as non-nullable strings or numbers, so absent means omitted.
-        if let Some(c) = &self.comment {
-            obj.insert("comment".into(), json!(c));
-        }
-        if let Some(p) = self.priority {
-            obj.insert("priority".into(), json!(p));
-        }
-        if let Some(d) = &self.data {
-            obj.insert("data".into(), d.clone());
-        }
-        if let Some(t) = &self.comment_modified_on {
-            obj.insert("comment_modified_on".into(), json!(t));
-        }
-        if let Some(t) = &self.tags_modified_on {
-            obj.insert("tags_modified_on".into(), json!(t));
-        }
-        v
-    }
-
-    /// The writable fields, the base a PATCH merges into.
-    fn writable(&self) -> Value {
-        let mut v = json!({
-            "type": self.record_type,
-            "name": self.name,
-            "content": self.content,
-            "proxied": self.proxied,
-            "ttl": self.ttl,
-            "tags": self.tags,
-            "settings": self.settings,
-        });
-        let obj = v.as_object_mut().expect("json! object");
-        if let Some(c) = &self.comment {
-            obj.insert("comment".into(), json!(c));
-        }
-        if let Some(p) = self.priority {
-            obj.insert("priority".into(), json!(p));
-        }
-        if let Some(d) = &self.data {
-            obj.insert("data".into(), d.clone());
-        }
-        v
-    }
-}
-
-fn proxiable(record_type: &str) -> bool {
-    matches!(record_type, "A" | "AAAA" | "CNAME")
-}
 
 /// A request body, typed loosely so range errors get Cloudflare's codes rather than serde's.
 #[derive(Debug, Default, Deserialize)]
@@ -824,6 +695,8 @@ impl RecordFilter {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::emulator::state::{Account, Plan, ZoneSpec};
 

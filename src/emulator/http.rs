@@ -14,15 +14,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::common::{
+    ApiError, ApiMessage, PageRequest, ResultInfo, codes, fingerprint, paginate, parse_object,
+};
 use super::dns::WriteMode;
 use super::faults::{FaultAction, FaultBook, FaultSpec};
 use super::journal::{CallRecord, Journal};
 use super::lb::Write;
 use super::ratelimit::{RateLimiter, Verdict};
-use super::state::{
-    ApiError, ApiMessage, PageRequest, ResultInfo, State, ZoneSpec, codes, fingerprint, paginate,
-    parse_object,
-};
+use super::state::{State, ZoneSpec};
 
 /// API prefix.
 pub const API: &str = "/client/v4";

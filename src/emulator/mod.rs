@@ -18,14 +18,16 @@
 //!   so `Retry-After` is exact. Injected faults do not count against it.
 //! - `check_regions` is ignored on pool POST (Cloudflare takes it only on PUT/PATCH).
 
+mod common;
 mod dns;
 mod faults;
 mod http;
 mod journal;
 mod lb;
+mod objects;
 mod ratelimit;
 mod state;
-pub use state::merge_patch;
+pub use common::merge_patch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,14 +37,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use dns::{BatchResult, DnsRecord};
+pub use common::{ApiError, ApiMessage, ResultInfo, codes};
+pub use dns::BatchResult;
 pub use faults::{FaultAction, FaultSpec};
 pub use journal::{CallRecord, CounterEntry};
-pub use lb::{LoadBalancer, Monitor, Origin, Pool};
-pub use state::{
-    Account, ApiError, ApiMessage, DEFAULT_ACCOUNT_ID, Plan, ResultInfo, State, Zone, ZoneSpec,
-    codes,
-};
+pub use objects::{DnsRecord, LoadBalancer, Monitor, Origin, Pool};
+pub use state::{Account, DEFAULT_ACCOUNT_ID, Plan, State, Zone, ZoneSpec};
 
 use http::{App, Shared, lock};
 use journal::Journal;
@@ -55,15 +55,15 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Zones created at start (kept if a state file already has them).
     pub zones: Vec<ZoneSpec>,
-    /// Account ID.
+    /// Id of the one account (`--account-id`); calls for any other are refused with 403.
     pub account_id: String,
-    /// Account display name.
+    /// The account's name in zone answers; no flag sets it.
     pub account_name: String,
     /// Accepted bearer tokens; empty accepts any.
     pub tokens: Vec<String>,
     /// Requests per window and token.
     pub rate_limit: u32,
-    /// Rate-limit window.
+    /// The sliding window `rate_limit` counts over (Cloudflare's is 300 s).
     pub rate_window: Duration,
     /// State file, loaded at start and rewritten after every change.
     pub state_file: Option<PathBuf>,

@@ -20,13 +20,15 @@ pub struct WantedOrigin {
 /// This cluster's pool for one LB hostname.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredPool {
-    /// Pool name.
+    /// The Cloudflare pool name, from cluster, region and hostname (`model::pool_name`); the key
+    /// the planner matches existing pools by.
     pub name: String,
     /// Cluster name from the label.
     pub cluster: String,
     /// LB hostname it serves.
     pub lb_host: String,
-    /// Origins by address.
+    /// The Ingresses' load-balancer addresses mapped to whether the origin is enabled (false
+    /// for every origin when the pool is drained).
     pub origins: BTreeMap<String, bool>,
     /// True when selected Ingresses exist but none has an address yet: keep what is there.
     pub hold: bool,
@@ -39,7 +41,7 @@ pub struct DesiredPool {
 /// Per-pool monitor settings from Ingress annotations (`cfgeo.io/monitor-*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonitorOverride {
-    /// HTTP path probed.
+    /// HTTP path the monitor probes (`cfgeo.io/monitor-path`); `None` keeps the configured one.
     pub path: Option<String>,
     /// Expected codes, e.g. `200` or `2xx`.
     pub expected_codes: Option<String>,
@@ -50,7 +52,8 @@ pub struct MonitorOverride {
 /// The desired geo state of this cluster: pools by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredGeo {
-    /// Pools by name.
+    /// One pool per load-balancer hostname the selected Ingresses name, keyed by
+    /// [`DesiredPool::name`].
     pub pools: BTreeMap<String, DesiredPool>,
 }
 

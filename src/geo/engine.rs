@@ -19,7 +19,9 @@ use crate::model::{Notice, Severity};
 use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
 use crate::sources::Snapshot;
 
-/// The geo engine.
+/// The geo engine's loop: it turns each snapshot of the selected Ingresses into one reconcile
+/// pass against Cloudflare, keeps what the last pass read, and publishes Events on the
+/// Ingresses. Built with [`GeoEngine::new`], driven by [`GeoEngine::run`].
 pub struct GeoEngine {
     client: Client,
     settings: GeoSettings,
@@ -46,7 +48,8 @@ enum Trigger {
 }
 
 impl GeoEngine {
-    /// A new engine.
+    /// An engine that has read nothing yet: its first pass reads the account and zone in full.
+    /// Writes for real and records no metrics unless told otherwise.
     pub fn new(client: Client, settings: GeoSettings, reporter: Reporter, timing: Timing) -> Self {
         Self {
             client,
@@ -68,13 +71,14 @@ impl GeoEngine {
         self
     }
 
-    /// Records metrics.
+    /// Reports each pass into the admin server's registry: its outcome, refused writes,
+    /// planner problems and the number of pools this deployment owns.
     pub fn with_metrics(mut self, m: Metrics) -> Self {
         self.metrics = Some(m);
         self
     }
 
-    /// Settings in use.
+    /// The settings the engine was built with (region, hostname, owner, policies).
     pub fn settings(&self) -> &GeoSettings {
         &self.settings
     }

@@ -39,23 +39,25 @@ pub struct Observed {
 pub enum Action {
     /// Create the monitor of a pool.
     CreateMonitor {
-        /// Pool it serves.
+        /// Name of the pool it is for (monitors have no name; the marker in the description
+        /// names the pool).
         pool: String,
-        /// Body.
+        /// The monitor as it is created: the configured settings, the pool's overrides and
+        /// its `Host` header.
         input: MonitorInput,
     },
     /// Bring a monitor back to its settings.
     PatchMonitor {
-        /// Monitor id.
+        /// Cloudflare's id of the monitor to write.
         id: String,
-        /// Pool it serves.
+        /// Name of the pool it is for.
         pool: String,
-        /// Body.
+        /// The settings it should have, sent whole.
         input: MonitorInput,
     },
     /// Create this cluster's pool.
     CreatePool {
-        /// Body.
+        /// The pool as it is created: name, origins, coordinates, monitor and marker.
         input: PoolInput,
     },
     /// Change managed fields of an own pool.
@@ -71,7 +73,8 @@ pub enum Action {
     },
     /// Create a load balancer.
     CreateLb {
-        /// Body.
+        /// The load balancer as it is created: every live cfgeo pool of the hostname, in name
+        /// order, the first serving one as fallback, and the configured steering, proxying, TTL.
         input: LoadBalancerInput,
     },
     /// Change managed fields of a load balancer.
@@ -242,7 +245,8 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// For `cfgeo plan`.
+    /// The expectation as `cfgeo plan` prints it after the step (`expects: ...`), pool ids
+    /// replaced by their names from `names` where known.
     pub fn describe(&self, names: &BTreeMap<String, String>) -> String {
         let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
         match self {
@@ -269,11 +273,13 @@ impl Expect {
 /// The phases of a pass, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
-    /// Own monitors.
+    /// Create or fix this deployment's monitors, so new pools can name them.
     Monitors,
-    /// Own pools.
+    /// Create or fix this deployment's pools (origins, coordinates, monitor), before any load
+    /// balancer lists them.
     Pools,
-    /// Load-balancer membership.
+    /// Create load balancers and add or drain pools in their lists; each write is verified by
+    /// a fresh read.
     Lbs,
     /// Retired own pools and monitors.
     Deletions,
@@ -282,11 +288,11 @@ pub enum Phase {
 /// One write and the state it expects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    /// Its phase.
+    /// The phase it runs in; the executor re-plans between phases.
     pub phase: Phase,
-    /// The write.
+    /// The write to send.
     pub action: Action,
-    /// What it expects.
+    /// What the executor must find before sending it; otherwise the step is skipped.
     pub expects: Expect,
 }
 
@@ -298,7 +304,7 @@ pub struct Problem {
     pub pool: Option<String>,
     /// The LB hostname it is about.
     pub host: Option<String>,
-    /// PascalCase reason.
+    /// The Event reason, PascalCase (e.g. `PoolOwnedElsewhere`, `HostnameOutsideZone`).
     pub reason: &'static str,
     /// What is wrong and what to do.
     pub message: String,
@@ -307,7 +313,7 @@ pub struct Problem {
 /// A plan: the ordered steps, what blocks, and when to come back.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Steps, in order.
+    /// The writes in the order they must run: monitors, pools, load balancers, deletions.
     pub steps: Vec<Step>,
     /// Seconds until a retiring pool may be deleted, when one waits.
     pub requeue_after: Option<u64>,

@@ -35,11 +35,13 @@ pub struct GeoSettings {
     pub zone_id: String,
     /// Zone apex, e.g. `example.com`.
     pub zone_name: String,
-    /// This cluster's region.
+    /// Where this cluster's pools say they are (`GEO_LOCATION`, or custom coordinates): the
+    /// region name goes into pool names and markers, the coordinates into proximity steering.
     pub region: Region,
-    /// `CF_LB_HOSTNAME`.
+    /// The load-balancer hostname of Ingresses without the per-Ingress annotation
+    /// (`CF_LB_HOSTNAME`); pools for it carry no hostname suffix in their name.
     pub default_lb_host: String,
-    /// `CF_ORIGIN_WEIGHT`.
+    /// Weight written on every origin of this cluster's pools (`CF_ORIGIN_WEIGHT`, 1..100 %).
     pub weight: Weight,
     /// Identity written into the marker of every pool this deployment owns.
     pub owner_id: String,
@@ -53,9 +55,9 @@ pub struct GeoSettings {
     pub drain_annotation: String,
     /// Drain every pool of this cluster.
     pub drain_all: bool,
-    /// Monitor handling.
+    /// Whether pools get no monitor, an existing one, or one cfgeo creates per pool.
     pub monitor: MonitorPolicy,
-    /// LB fields.
+    /// Steering, proxying and TTL that cfgeo writes into every load balancer it manages.
     pub lb: LbPolicy,
     /// Seconds a retiring pool waits, out of every LB, before it is deleted.
     pub removal_delay_secs: u64,
@@ -63,11 +65,11 @@ pub struct GeoSettings {
 
 /// Annotation keys cfgeo defines for the geo engine.
 pub mod keys {
-    /// Per-Ingress LB hostname.
+    /// On an Ingress: the load-balancer hostname its pool joins instead of `CF_LB_HOSTNAME`.
     pub const LB_HOSTNAME: &str = "cfgeo.io/lb-hostname";
     /// Drain this cluster's pool.
     pub const DRAIN: &str = "cfgeo.io/drain";
-    /// Per-pool monitor path.
+    /// On an Ingress: the HTTP path the managed monitor of its pool probes.
     pub const MONITOR_PATH: &str = "cfgeo.io/monitor-path";
     /// Per-pool monitor expected codes.
     pub const MONITOR_EXPECTED_CODES: &str = "cfgeo.io/monitor-expected-codes";

@@ -8,7 +8,7 @@ const PREFIX: &str = "managed-by=cfgeo";
 /// Lifecycle of an owned pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkerState {
-    /// In service.
+    /// Not retiring: the pool stays in its load balancers (its origins may still be drained).
     Active,
     /// Being removed: origins disabled, to be dropped from every LB since the given unix time.
     Leaving(u64),

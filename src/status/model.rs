@@ -74,20 +74,21 @@ impl Health {
 /// A part of some land and the pool that gets it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Share {
-    /// Pool name.
+    /// Name of the pool that would get the land; empty when no pool could (label `nowhere`).
     pub pool: String,
     /// The pool's short label (its region, see [`PoolStatus::label`]).
     pub label: String,
-    /// Fraction, 0..1.
+    /// Fraction (0..1) of the land the pool of the row serves now, not of the whole world.
     pub share: f64,
 }
 
 /// One pool of a load balancer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolStatus {
-    /// Pool id.
+    /// Cloudflare's id of the pool (32 hex), what the load balancer's lists refer to.
     pub id: String,
-    /// Pool name.
+    /// The pool's name in Cloudflare; a cfgeo pool's is `k8s-pool-{cluster}-{region}`, plus
+    /// `-{hostname}` for a hostname other than the default (`model::pool_name`).
     pub name: String,
     /// Short label: the region; `region/cluster` when two pools of the load balancer share a
     /// region; the pool name for a foreign pool.
@@ -100,7 +101,7 @@ pub struct PoolStatus {
     pub owner: Option<String>,
     /// Latitude the pool advertises to proximity steering.
     pub latitude: Option<f64>,
-    /// Longitude.
+    /// Longitude the pool advertises; proximity steering needs both, `None` when unset.
     pub longitude: Option<f64>,
     /// The pool's own enabled flag.
     pub enabled: bool,
@@ -136,13 +137,14 @@ impl PoolStatus {
 /// One load-balancer hostname with cfgeo pools.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LbStatus {
-    /// Hostname.
+    /// The load balancer's DNS name (`CF_LB_HOSTNAME`, or a per-Ingress hostname).
     pub hostname: String,
     /// Load balancer id; `None` when cfgeo pools name this hostname but no load balancer exists.
     pub id: Option<String>,
     /// Steering policy as read (`proximity`...).
     pub steering_policy: Option<String>,
-    /// Orange-clouded.
+    /// Whether Cloudflare proxies the hostname (orange cloud); `None` when no load balancer
+    /// exists.
     pub proxied: Option<bool>,
     /// Name of the fallback pool (its id when the pool is not in the listing).
     pub fallback_pool: Option<String>,
@@ -156,7 +158,7 @@ pub struct LbStatus {
 /// The status of a zone's cfgeo load balancers at one time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
-    /// Zone name.
+    /// The zone's apex name (e.g. `example.com`), as Cloudflare returned it.
     pub zone: String,
     /// When the data was read (RFC 3339, UTC, whole seconds).
     pub read_at: String,
@@ -167,7 +169,7 @@ pub struct Status {
 /// What one read of Cloudflare returned.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
-    /// Zone name.
+    /// The zone's apex name; copied into [`Status::zone`].
     pub zone: &'a str,
     /// Every pool of the account.
     pub pools: &'a [Pool],

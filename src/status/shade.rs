@@ -66,7 +66,8 @@ pub fn pick(pools: &[PoolStatus], lat: f64, lon: f64, excluded: Option<usize>) -
 /// The winner of every cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
-    /// Cell size, degrees.
+    /// Width and height of a cell in degrees of latitude and longitude ([`CELL_DEGREES`] on the
+    /// status page).
     pub step: f64,
     /// Rows, from the north.
     pub rows: usize,
