@@ -4,12 +4,6 @@
 //! [`jitter`], and the cap on "written" Events per pass ([`MAX_WRITE_EVENTS`]).
 //! `geo::engine` and `records::engine` import it; it imports neither.
 
-// Until the engines run on it (the next commits), nothing outside the tests calls the loop.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the engines move onto the loop next")
-)]
-
 use std::time::Duration;
 
 use rand::RngExt;
