@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{Applied, ApplyError, fold, write};
@@ -17,7 +16,7 @@ use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
 use crate::events::{Published, Reporter};
 use crate::model::{Notice, Severity};
-use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
+use crate::runtime::{self, MAX_WRITE_EVENTS, Outcome, Timing, Trigger};
 
 /// Errors of a pass.
 #[derive(Debug, thiserror::Error)]
@@ -268,10 +267,7 @@ impl RecordEngine {
     ) -> Result<PassReport, RecordError> {
         let started = std::time::Instant::now();
         if full {
-            for z in &mut self.zones {
-                z.records = None;
-            }
-            self.refused.clear();
+            self.forget_zones();
         }
         let mut notices = desired.notices.clone();
         let zone_refs: Vec<ZoneRef> = self.zones.iter().map(|z| z.zone.clone()).collect();
@@ -514,84 +510,85 @@ impl RecordEngine {
     }
 
     /// Runs until `shutdown`: a pass after each (debounced) change, a full resync every
-    /// `timing.resync`, retries with backoff. `leader` gates writing: a replica that does not
-    /// lead only watches.
+    /// `timing.resync` (the first pass is one), retries with backoff (`runtime::run`).
+    /// `leader` gates writing: a replica that does not lead only watches, and turns ready once
+    /// every source has listed.
     pub async fn run(
         mut self,
-        mut inputs: Inputs,
-        mut leader: tokio::sync::watch::Receiver<bool>,
+        inputs: Inputs,
+        leader: tokio::sync::watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
-        let mut next_resync = Instant::now() + jitter(self.timing.resync);
-        let mut retry_at: Option<Instant> = None;
-        let mut retry_delay = self.timing.retry_min;
-        let mut full = true;
-        // A fingerprint, not a copy: the desired state is held once, and only during a pass.
-        let mut last: Option<u64> = None;
-        loop {
-            let leading = *leader.borrow();
-            let current = inputs.current();
-            if let (Some(c), Some(d)) = (&self.ready, &current)
-                && d.synced
-            {
-                c.set(true);
-            }
-            if leading && let Some(desired) = current {
-                let print = fingerprint_of(&desired);
-                let unchanged = !full && retry_at.is_none() && last == Some(print);
-                if !unchanged {
-                    // Losing the lease abandons the pass at once; the next leader re-reads.
-                    let pass = tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = leader.wait_for(|l| !*l) => {
-                            full = true;
-                            last = None;
-                            continue;
-                        }
-                        r = self.pass(&desired, full) => r,
-                    };
-                    match pass {
-                        Ok(_) => {
-                            retry_at = None;
-                            retry_delay = self.timing.retry_min;
-                            last = Some(print);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "record pass failed; retrying");
-                            retry_at = Some(Instant::now() + jitter(retry_delay));
-                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
-                            last = None;
-                        }
-                    }
-                    // The pass's working set is gone: give its pages back (glibc keeps them).
-                    crate::memory::release_freed();
-                    if full {
-                        next_resync = Instant::now() + jitter(self.timing.resync);
-                    }
-                    full = false;
-                }
-            }
-            let wake = retry_at.map_or(next_resync, |r| r.min(next_resync));
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = leader.changed() => {
-                    if changed.is_err() { return; }
-                    // A new leader starts from a fresh read of the zones.
-                    full = true;
-                }
-                alive = inputs.changed() => {
-                    if !alive { return; }
-                    inputs.debounce(self.timing.debounce, self.timing.debounce_max).await;
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    if retry_at.is_some_and(|t| t <= Instant::now()) {
-                        retry_at = None;
-                    } else {
-                        full = true;
-                    }
-                }
+        let source = Watched {
+            ready: self.ready.take(),
+            inputs,
+        };
+        let timing = self.timing.clone();
+        runtime::run(self, timing, source, leader, shutdown).await;
+    }
+
+    /// Drops every zone's records and the refused groups: the next pass reads every zone.
+    fn forget_zones(&mut self) {
+        for z in &mut self.zones {
+            z.records = None;
+        }
+        self.refused.clear();
+    }
+}
+
+/// The record sources as the loop sees them; readiness is set as soon as every source has
+/// listed, leading or not.
+struct Watched {
+    inputs: Inputs,
+    ready: Option<Condition>,
+}
+
+impl runtime::Source for Watched {
+    type Value = DesiredRecords;
+
+    fn current(&mut self) -> Option<DesiredRecords> {
+        let current = self.inputs.current();
+        if let (Some(c), Some(d)) = (&self.ready, &current)
+            && d.synced
+        {
+            c.set(true);
+        }
+        current
+    }
+
+    async fn changed(&mut self) -> bool {
+        self.inputs.changed().await
+    }
+}
+
+/// The loop's view of the engine: it compares a fingerprint of the desired state, not a copy
+/// (the desired state is held once, and only during a pass).
+impl runtime::Engine for RecordEngine {
+    type Input = DesiredRecords;
+    type Desired = u64;
+    type Work = DesiredRecords;
+
+    fn desired(&mut self, desired: DesiredRecords) -> (u64, DesiredRecords) {
+        (fingerprint_of(&desired), desired)
+    }
+
+    async fn unchanged(&mut self, _: DesiredRecords) {}
+
+    async fn pass(&mut self, trigger: Trigger, _: &u64, desired: DesiredRecords) -> Outcome {
+        // A retry reads again only the zones the failure left unread; a resync reads all.
+        match RecordEngine::pass(self, &desired, trigger == Trigger::Resync).await {
+            Ok(_) => Outcome::Done {
+                requeue_after: None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "record pass failed; retrying");
+                Outcome::Failed
             }
         }
+    }
+
+    fn forget(&mut self) {
+        self.forget_zones();
     }
 }
 
