@@ -190,10 +190,15 @@ pub(crate) async fn run<E, S>(
                             // Refused writes come back with backoff; the rest was applied.
                             requeue_at = requeue(requeue_after);
                             retry_at = backoff(&mut retry_delay);
+                            drop(desired);
                         }
-                        Outcome::Failed => retry_at = backoff(&mut retry_delay),
+                        Outcome::Failed => {
+                            retry_at = backoff(&mut retry_delay);
+                            drop(desired);
+                        }
                     }
-                    // The pass's working set is gone: give its pages back (glibc keeps them).
+                    // The pass's working set is gone (its desired state too, unless kept as
+                    // `last`): give its pages back (glibc keeps them).
                     crate::memory::release_freed();
                     if trigger == Trigger::Resync {
                         next_resync = Instant::now() + jitter(timing.resync);
