@@ -13,10 +13,11 @@
 //!   rate budget, retries.
 //! - [`emulator`]: a stateful in-memory Cloudflare API for tests and for trying cfgeo without an
 //!   account.
-//! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile loop.
+//! - [`geo`]: the geo engine: sources, the pure pool/LB planner, and its reconcile pass.
 //! - [`records`]: the record synchronizer: sources, TXT registry, pure planner, batch writer.
 //! - [`report`]: what `--once`, `plan` and `decommission` print (pure formatting).
-//! - [`runtime`]: what both engines' loops share: loop timing, resync jitter, the Event cap.
+//! - [`runtime`]: the one run loop both engines run in (debounce, resync, retries, leader
+//!   gating, shutdown), its timing, resync jitter, the Event cap.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.

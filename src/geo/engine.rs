@@ -1,11 +1,11 @@
-//! The geo engine's loop: snapshots in, debounced reconciles out, a jittered resync, retries
-//! with backoff after failures, and Events on the Ingresses.
+//! The geo engine: one reconcile pass over a snapshot of the selected Ingresses (desired state,
+//! reconcile, metrics, Events on the Ingresses), and the engine side of `runtime::run`, which
+//! drives it (debounce, jittered resync, retries with backoff, requeue, leader gating).
 
 use std::time::Duration;
 
 use k8s_openapi::api::networking::v1::Ingress;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{GeoError, Report, Start, reconcile};
@@ -16,7 +16,7 @@ use crate::admin::{Engine as MetricEngine, Metrics, ReconcileResult};
 use crate::cloudflare::Client;
 use crate::events::{Published, Reporter};
 use crate::model::{Notice, Severity};
-use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
+use crate::runtime::{self, MAX_WRITE_EVENTS, Outcome, Timing, Trigger};
 use crate::sources::Snapshot;
 
 /// The geo engine's loop: it turns each snapshot of the selected Ingresses into one reconcile
@@ -30,21 +30,10 @@ pub struct GeoEngine {
     emitted: Published,
     /// Planner problems already told, so each becomes one Event while it holds.
     problems: Published,
-    last_applied: Option<DesiredGeo>,
     /// What the last successful pass ended with; a change starts from it, a resync does not.
     cache: Option<Observed>,
     metrics: Option<Metrics>,
     dry_run: bool,
-}
-
-/// Why a pass runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    Change,
-    Resync,
-    Retry,
-    /// A retiring pool's removal delay has passed.
-    Requeue,
 }
 
 impl GeoEngine {
@@ -58,7 +47,6 @@ impl GeoEngine {
             timing,
             emitted: Published::default(),
             problems: Published::default(),
-            last_applied: None,
             cache: None,
             metrics: None,
             dry_run: false,
@@ -91,30 +79,29 @@ impl GeoEngine {
         let refs: Vec<&Ingress> = ingresses.iter().map(|i| i.as_ref()).collect();
         let (desired, notices) = desired_state(&refs, &self.settings);
         self.cache = None;
-        self.pass_desired(desired, notices).await
+        self.pass_desired(&desired, notices).await
     }
 
     /// One pass over an already computed desired state.
     async fn pass_desired(
         &mut self,
-        desired: DesiredGeo,
+        desired: &DesiredGeo,
         notices: Vec<Notice>,
     ) -> Result<Report, GeoError> {
         self.publish_new(notices).await;
         let started = std::time::Instant::now();
         if self.dry_run {
-            let (plan, _) = super::apply::preview(&self.client, &self.settings, &desired).await?;
+            let (plan, _) = super::apply::preview(&self.client, &self.settings, desired).await?;
             for st in &plan.steps {
                 tracing::info!("dry run, not written: geo: {}", st.action.describe());
             }
-            self.last_applied = Some(desired);
             return Ok(Report::default());
         }
         let start = match self.cache.take() {
             Some(c) => Start::Cached(c),
             None => Start::Fresh,
         };
-        let result = reconcile(&self.client, &self.settings, &desired, start).await;
+        let result = reconcile(&self.client, &self.settings, desired, start).await;
         if let Some(m) = &self.metrics {
             let outcome = match &result {
                 Ok(r) => {
@@ -168,14 +155,14 @@ impl GeoEngine {
                 }
                 let mut problem_notices = Vec::new();
                 for p in &report.problems {
-                    problem_notices.extend(problem_notices_for(&desired, p));
+                    problem_notices.extend(problem_notices_for(desired, p));
                 }
                 self.problems.update(&self.reporter, problem_notices).await;
                 for a in &report.written {
                     tracing::info!(action = %a.describe(), "written");
                     // A pool can hold thousands of Ingresses: tell a few, not all of them.
                     let notices = action_notices(
-                        &desired,
+                        desired,
                         a,
                         Severity::Normal,
                         "Written",
@@ -188,7 +175,7 @@ impl GeoEngine {
                 }
                 for f in &report.refused {
                     let notices = action_notices(
-                        &desired,
+                        desired,
                         &f.action,
                         Severity::Warning,
                         "CloudflareRefused",
@@ -203,12 +190,9 @@ impl GeoEngine {
                     tracing::info!("skipped: {s}");
                 }
                 self.cache = Some(report.observed.clone());
-                // A refused write is retried: the next trigger must not look "unchanged".
-                self.last_applied = report.refused.is_empty().then_some(desired);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "geo reconcile failed");
-                self.last_applied = None;
                 self.cache = None;
                 for p in desired.pools.values() {
                     for obj in &p.sources {
@@ -231,117 +215,63 @@ impl GeoEngine {
     }
 
     /// Runs until `shutdown`: reacts to snapshot changes (debounced), resyncs on a jittered
-    /// period, retries failures with backoff. Nothing is planned before the first snapshot.
-    /// `leader` gates writing: a replica that does not lead only watches.
+    /// period, retries failures and refused writes with backoff, runs again when a retiring
+    /// pool's removal delay has passed (`runtime::run`). Nothing is planned before the first
+    /// snapshot. `leader` gates writing: a replica that does not lead only watches.
     pub async fn run(
-        mut self,
-        mut rx: watch::Receiver<Option<Snapshot<Ingress>>>,
-        mut leader: watch::Receiver<bool>,
+        self,
+        rx: watch::Receiver<Option<Snapshot<Ingress>>>,
+        leader: watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
-        let mut next_resync = Instant::now() + jitter(self.timing.resync);
-        let mut retry_at: Option<Instant> = None;
-        let mut retry_delay = self.timing.retry_min;
-        let mut requeue_at: Option<Instant> = None;
-        let mut trigger = Trigger::Change;
-        loop {
-            if *leader.borrow() && rx.borrow().is_some() {
-                let snap = rx.borrow().clone().unwrap_or_default();
-                let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
-                let (desired, notices) = desired_state(&refs, &self.settings);
-                let unchanged =
-                    trigger == Trigger::Change && self.last_applied.as_ref() == Some(&desired);
-                if unchanged {
-                    // Notices can change without the desired state (a new bad object).
-                    self.publish_new(notices).await;
+        let timing = self.timing.clone();
+        runtime::run(self, timing, rx, leader, shutdown).await;
+    }
+}
+
+/// The loop's view of the engine: the desired state is compared whole, the cache is what the
+/// last pass ended with.
+impl runtime::Engine for GeoEngine {
+    type Input = Snapshot<Ingress>;
+    type Desired = DesiredGeo;
+    type Work = Vec<Notice>;
+
+    fn desired(&mut self, snap: Snapshot<Ingress>) -> (DesiredGeo, Vec<Notice>) {
+        let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
+        desired_state(&refs, &self.settings)
+    }
+
+    async fn unchanged(&mut self, notices: Vec<Notice>) {
+        // Notices can change without the desired state (a new bad object).
+        self.publish_new(notices).await;
+    }
+
+    async fn pass(
+        &mut self,
+        trigger: Trigger,
+        desired: &DesiredGeo,
+        notices: Vec<Notice>,
+    ) -> Outcome {
+        if matches!(trigger, Trigger::Resync | Trigger::Retry) {
+            // Resyncs and retries start from a full read, never from the cache; a scheduled
+            // deletion starts from the cache (its reference check reads).
+            self.cache = None;
+        }
+        match self.pass_desired(desired, notices).await {
+            Ok(report) => {
+                let requeue_after = report.requeue_after.map(|s| Duration::from_secs(s.max(1)));
+                if report.refused.is_empty() {
+                    Outcome::Done { requeue_after }
                 } else {
-                    if matches!(trigger, Trigger::Resync | Trigger::Retry) {
-                        // Resyncs and retries start from a full read, never from the cache; a
-                        // scheduled deletion starts from the cache (its reference check reads).
-                        self.cache = None;
-                    }
-                    // Losing the lease abandons the pass at once; the next leader re-reads.
-                    let pass = tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = leader.wait_for(|l| !*l) => {
-                            self.last_applied = None;
-                            self.cache = None;
-                            continue;
-                        }
-                        r = self.pass_desired(desired, notices) => r,
-                    };
-                    match pass {
-                        Ok(report) if report.refused.is_empty() => {
-                            retry_at = None;
-                            retry_delay = self.timing.retry_min;
-                            requeue_at = report
-                                .requeue_after
-                                .map(|s| Instant::now() + Duration::from_secs(s.max(1)));
-                        }
-                        Ok(report) => {
-                            // Refused writes come back with backoff; the rest was applied.
-                            requeue_at = report
-                                .requeue_after
-                                .map(|s| Instant::now() + Duration::from_secs(s.max(1)));
-                            retry_at = Some(Instant::now() + jitter(retry_delay));
-                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
-                        }
-                        Err(_) => {
-                            retry_at = Some(Instant::now() + jitter(retry_delay));
-                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
-                        }
-                    }
-                    // The pass's working set is gone: give its pages back (glibc keeps them).
-                    crate::memory::release_freed();
-                }
-                if trigger == Trigger::Resync {
-                    next_resync = Instant::now() + jitter(self.timing.resync);
+                    Outcome::Refused { requeue_after }
                 }
             }
-            let wake = [Some(next_resync), retry_at, requeue_at]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(next_resync);
-            trigger = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = leader.changed() => {
-                    if changed.is_err() { return; }
-                    // A new leader starts from a fresh read of Cloudflare.
-                    self.last_applied = None;
-                    self.cache = None;
-                    Trigger::Resync
-                }
-                changed = rx.changed() => {
-                    if changed.is_err() { return; }
-                    self.debounce(&mut rx).await;
-                    Trigger::Change
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    let now = Instant::now();
-                    if retry_at.is_some_and(|t| t <= now) {
-                        retry_at = None;
-                        Trigger::Retry
-                    } else if requeue_at.is_some_and(|t| t <= now) {
-                        requeue_at = None;
-                        Trigger::Requeue
-                    } else {
-                        Trigger::Resync
-                    }
-                }
-            };
+            Err(_) => Outcome::Failed,
         }
     }
 
-    async fn debounce(&self, rx: &mut watch::Receiver<Option<Snapshot<Ingress>>>) {
-        let deadline = Instant::now() + self.timing.debounce_max;
-        loop {
-            let quiet = (Instant::now() + self.timing.debounce).min(deadline);
-            match tokio::time::timeout_at(quiet, rx.changed()).await {
-                Ok(Ok(())) if Instant::now() < deadline => continue,
-                _ => return,
-            }
-        }
+    fn forget(&mut self) {
+        self.cache = None;
     }
 }
 

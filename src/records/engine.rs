@@ -1,14 +1,19 @@
-//! The record synchronizer's loop: source snapshots in, a debounced pass per change, a full
-//! resync on `--interval`, a per-zone record cache kept current from our own writes, retries
-//! with backoff, and Events on the objects.
+//! The record synchronizer: one pass over the desired state (endpoints by zone, then per
+//! zone the current records, the plan, its apply batch by batch, and last the report), the
+//! per-zone record cache kept current from our own writes, the groups Cloudflare refused, and
+//! the engine side of `runtime::run`, which drives it (debounce, a full resync on
+//! `--interval`, retries with backoff, leader gating). Zone assignment, refused-group
+//! filtering, batch cutting and the capped Events are pure functions (tested in
+//! `engine/tests.rs`).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{Applied, ApplyError, fold, write};
+use super::Endpoint;
+use super::apply::{Applied, ApplyError, Rejected, fold, write};
 use super::inputs::{DesiredRecords, Inputs};
 use super::plan::{ChangeGroup, Plan, PlanSettings, Planner, plan};
 use super::zone::{DomainFilter, ZoneRef};
@@ -17,7 +22,7 @@ use crate::cloudflare::types::DnsRecord;
 use crate::cloudflare::{Client, CloudflareError};
 use crate::events::{Published, Reporter};
 use crate::model::{Notice, Severity};
-use crate::runtime::{MAX_WRITE_EVENTS, Timing, jitter};
+use crate::runtime::{self, MAX_WRITE_EVENTS, Outcome, Timing, Trigger};
 
 /// Errors of a pass.
 #[derive(Debug, thiserror::Error)]
@@ -198,9 +203,8 @@ pub struct RecordEngine {
     timing: Timing,
     zones: Vec<ZoneState>,
     emitted: Published,
-    /// Groups Cloudflare refused, by name and fingerprint: not retried until they change or the
-    /// next full resync.
-    refused: HashMap<String, u64>,
+    /// Groups Cloudflare refused: not retried until they change or the next full resync.
+    refused: Refused,
     metrics: Option<Metrics>,
     kube: Option<kube::Client>,
     observed: HashMap<String, i64>,
@@ -223,7 +227,7 @@ impl RecordEngine {
             timing,
             zones,
             emitted: Published::default(),
-            refused: HashMap::new(),
+            refused: Refused::default(),
             metrics: None,
             kube: None,
             observed: HashMap::new(),
@@ -260,7 +264,10 @@ impl RecordEngine {
         &self.zones
     }
 
-    /// One pass. `full` re-reads every zone and forgets refused groups.
+    /// One pass, in the order of external-dns's `RunOnce`: the desired endpoints by zone, then
+    /// per zone its current records (read unless cached), the plan, and its apply (batch by
+    /// batch as it is planned), and last the report: notices, metrics, DNSEndpoint status.
+    /// `full` re-reads every zone and forgets refused groups.
     pub async fn pass(
         &mut self,
         desired: &DesiredRecords,
@@ -268,38 +275,14 @@ impl RecordEngine {
     ) -> Result<PassReport, RecordError> {
         let started = std::time::Instant::now();
         if full {
-            for z in &mut self.zones {
-                z.records = None;
-            }
-            self.refused.clear();
+            self.forget_zones();
         }
-        let mut notices = desired.notices.clone();
+        // Desired endpoints, by zone.
         let zone_refs: Vec<ZoneRef> = self.zones.iter().map(|z| z.zone.clone()).collect();
-        // References, not copies: the desired state is held once.
-        let mut by_zone: Vec<Vec<&super::Endpoint>> = vec![Vec::new(); zone_refs.len()];
-        for ep in &desired.endpoints {
-            match self.settings.plan.domains.zone_for(&ep.name, &zone_refs) {
-                Some(z) => {
-                    let i = zone_refs.iter().position(|r| r == z).unwrap_or(0);
-                    by_zone[i].push(ep);
-                }
-                None if self.settings.plan.domains.matches(&ep.name) => notices.push(Notice {
-                    object: ep.object.clone(),
-                    severity: Severity::Warning,
-                    reason: "NoZone".into(),
-                    message: format!(
-                        "hostname {} is in none of the zones in scope ({})",
-                        ep.name,
-                        zone_refs
-                            .iter()
-                            .map(|z| z.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }),
-                None => {}
-            }
-        }
+        let (by_zone, no_zone) =
+            assign_zones(&desired.endpoints, &zone_refs, &self.settings.plan.domains);
+        let mut notices = desired.notices.clone();
+        notices.extend(no_zone);
         let mut settings = self.settings.plan.clone();
         settings.allow_deletes = desired.synced;
         let mut report = PassReport {
@@ -308,149 +291,42 @@ impl RecordEngine {
         };
         let mut first_err: Option<RecordError> = None;
         let mut owned = 0;
-        for (i, endpoints) in by_zone.into_iter().enumerate() {
-            let state = &mut self.zones[i];
-            if state.records.is_none() {
-                match self
-                    .client
-                    .list_dns_records(&state.zone.id, None, None)
-                    .await
-                {
-                    Ok(mut r) => {
-                        r.shrink_to_fit();
-                        state.records = Some(r);
-                    }
-                    Err(error) => {
-                        first_err.get_or_insert(RecordError::Read {
-                            zone: state.zone.name.clone(),
-                            error,
-                        });
-                        continue;
-                    }
-                }
-            }
-            let cache = state.records.get_or_insert_with(Vec::new);
-            let refused = &mut self.refused;
-            let is_refused = |g: &ChangeGroup, refused: &HashMap<String, u64>| {
-                refused.get(&g.name) == Some(&fingerprint(g))
-            };
-            if self.settings.dry_run {
-                let mut p = plan(&endpoints, cache, &state.zone, &settings);
-                notices.append(&mut p.notices);
-                p.groups.retain(|g| !is_refused(g, refused));
-                owned += p.owned;
-                for g in &p.groups {
-                    for op in &g.ops {
-                        tracing::info!(zone = %state.zone.name, "dry run, not written: {}", describe_op(op));
-                    }
-                }
-                report
-                    .zones
-                    .push(ZonePass::of(&state.zone, &p.groups, p.owned));
-                report.plans.push((state.zone.clone(), p));
+        for (state, endpoints) in self.zones.iter_mut().zip(by_zone) {
+            // Current records.
+            if let Err(e) = read_records(&self.client, state).await {
+                first_err.get_or_insert(e);
                 continue;
             }
-            // Planned and written batch by batch: a cold start never holds the plan of the
-            // whole zone, and the batches are the ones `apply` would cut from the whole plan.
-            let limit = self
-                .settings
-                .batch_size
-                .map_or(state.limit, |b| b.clamp(1, state.limit));
-            let mut planner = Planner::new(&endpoints, cache, &state.zone, &settings);
-            let mut pass = ZonePass::of(&state.zone, &[], 0);
-            let mut done = Applied::default();
-            let mut answers = Vec::new();
-            let mut pending: Vec<ChangeGroup> = Vec::new();
-            let mut pending_ops = 0;
-            let mut rejected_notices = Vec::new();
-            let mut evented = 0;
-            let mut failed = None;
-            loop {
-                let next = planner.by_ref().find(|g| !is_refused(g, refused));
-                let full = next
-                    .as_ref()
-                    .is_none_or(|g| pending_ops + g.ops.len() > limit);
-                if full && !pending.is_empty() {
-                    let batch =
-                        match write(&self.client, &state.zone.id, &pending, limit, &mut answers)
-                            .await
-                        {
-                            Ok(b) => b,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        };
-                    for r in &batch.rejected {
-                        tracing::warn!(zone = %state.zone.name, name = %r.name, "refused by Cloudflare: {}", r.message);
-                        if let Some(g) = pending.iter().find(|g| g.name == r.name) {
-                            refused.insert(g.name.clone(), fingerprint(g));
-                        }
-                        if let Some(obj) = &r.object {
-                            rejected_notices.push(Notice {
-                                object: obj.clone(),
-                                severity: Severity::Warning,
-                                reason: "RecordRejected".into(),
-                                message: format!("{}: {}", r.name, r.message),
-                            });
-                        }
-                    }
-                    // A cold start writes every hostname at once: Events for all would flood
-                    // the API server and kube's Recorder cache, so only the first few get one.
-                    let written = pending.iter().filter(|g| {
-                        g.object.is_some() && !batch.rejected.iter().any(|r| r.name == g.name)
-                    });
-                    for g in written {
-                        if evented == MAX_WRITE_EVENTS {
-                            tracing::info!(zone = %state.zone.name, "more record groups written; Events only for the first {MAX_WRITE_EVENTS} of this pass");
-                            evented += 1;
-                        }
-                        if evented > MAX_WRITE_EVENTS {
-                            break;
-                        }
-                        if let Some(obj) = &g.object {
-                            evented += 1;
-                            self.reporter
-                                .publish(&Notice {
-                                    object: obj.clone(),
-                                    severity: Severity::Normal,
-                                    reason: "RecordsWritten".into(),
-                                    message: describe_group(g),
-                                })
-                                .await;
-                        }
-                    }
-                    done.add(batch);
-                    pending.clear();
-                    pending_ops = 0;
-                }
-                let Some(g) = next else { break };
-                pass.groups += 1;
-                pass.ops += g.ops.len();
-                pending_ops += g.ops.len();
-                pending.push(g);
+            // Plan, and apply.
+            let run = if self.settings.dry_run {
+                preview_zone(state, &endpoints, &settings, &self.refused)
+            } else {
+                let limit = self
+                    .settings
+                    .batch_size
+                    .map_or(state.limit, |b| b.clamp(1, state.limit));
+                let writer = Writer {
+                    client: &self.client,
+                    reporter: &self.reporter,
+                    refused: &mut self.refused,
+                    limit,
+                };
+                sync_zone(writer, state, &endpoints, &settings).await
+            };
+            notices.extend(run.notices);
+            owned += run.pass.owned;
+            report.zones.push(run.pass);
+            report
+                .plans
+                .extend(run.plan.map(|p| (state.zone.clone(), p)));
+            report
+                .applied
+                .extend(run.applied.map(|a| (state.zone.clone(), a)));
+            if let Some(e) = run.failed {
+                first_err.get_or_insert(e.into());
             }
-            let (mut plan_notices, zone_owned) = planner.finish();
-            notices.append(&mut plan_notices);
-            notices.append(&mut rejected_notices);
-            owned += zone_owned;
-            pass.owned = zone_owned;
-            match failed {
-                None => {
-                    fold(cache, answers);
-                    if done.batches > 0 {
-                        tracing::info!(zone = %state.zone.name, groups = done.groups, ops = done.ops, batches = done.batches, rejected = done.rejected.len(), "records applied");
-                        report.applied.push((state.zone.clone(), done));
-                    }
-                }
-                Some(e) => {
-                    // The batch may or may not have run: read the zone again next time.
-                    state.records = None;
-                    first_err.get_or_insert(e.into());
-                }
-            }
-            report.zones.push(pass);
         }
+        // Report.
         self.publish_new(notices).await;
         if let Some(m) = &self.metrics
             && first_err.is_none()
@@ -514,84 +390,388 @@ impl RecordEngine {
     }
 
     /// Runs until `shutdown`: a pass after each (debounced) change, a full resync every
-    /// `timing.resync`, retries with backoff. `leader` gates writing: a replica that does not
-    /// lead only watches.
+    /// `timing.resync` (the first pass is one), retries with backoff (`runtime::run`).
+    /// `leader` gates writing: a replica that does not lead only watches, and turns ready once
+    /// every source has listed.
     pub async fn run(
         mut self,
-        mut inputs: Inputs,
-        mut leader: tokio::sync::watch::Receiver<bool>,
+        inputs: Inputs,
+        leader: tokio::sync::watch::Receiver<bool>,
         shutdown: CancellationToken,
     ) {
-        let mut next_resync = Instant::now() + jitter(self.timing.resync);
-        let mut retry_at: Option<Instant> = None;
-        let mut retry_delay = self.timing.retry_min;
-        let mut full = true;
-        // A fingerprint, not a copy: the desired state is held once, and only during a pass.
-        let mut last: Option<u64> = None;
-        loop {
-            let leading = *leader.borrow();
-            let current = inputs.current();
-            if let (Some(c), Some(d)) = (&self.ready, &current)
-                && d.synced
-            {
-                c.set(true);
-            }
-            if leading && let Some(desired) = current {
-                let print = fingerprint_of(&desired);
-                let unchanged = !full && retry_at.is_none() && last == Some(print);
-                if !unchanged {
-                    // Losing the lease abandons the pass at once; the next leader re-reads.
-                    let pass = tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = leader.wait_for(|l| !*l) => {
-                            full = true;
-                            last = None;
-                            continue;
-                        }
-                        r = self.pass(&desired, full) => r,
-                    };
-                    match pass {
-                        Ok(_) => {
-                            retry_at = None;
-                            retry_delay = self.timing.retry_min;
-                            last = Some(print);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "record pass failed; retrying");
-                            retry_at = Some(Instant::now() + jitter(retry_delay));
-                            retry_delay = (retry_delay * 2).min(self.timing.retry_max);
-                            last = None;
-                        }
-                    }
-                    // The pass's working set is gone: give its pages back (glibc keeps them).
-                    crate::memory::release_freed();
-                    if full {
-                        next_resync = Instant::now() + jitter(self.timing.resync);
-                    }
-                    full = false;
-                }
-            }
-            let wake = retry_at.map_or(next_resync, |r| r.min(next_resync));
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = leader.changed() => {
-                    if changed.is_err() { return; }
-                    // A new leader starts from a fresh read of the zones.
-                    full = true;
-                }
-                alive = inputs.changed() => {
-                    if !alive { return; }
-                    inputs.debounce(self.timing.debounce, self.timing.debounce_max).await;
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    if retry_at.is_some_and(|t| t <= Instant::now()) {
-                        retry_at = None;
-                    } else {
-                        full = true;
-                    }
-                }
+        let source = Watched {
+            ready: self.ready.take(),
+            inputs,
+        };
+        let timing = self.timing.clone();
+        runtime::run(self, timing, source, leader, shutdown).await;
+    }
+
+    /// Drops every zone's records and the refused groups: the next pass reads every zone.
+    fn forget_zones(&mut self) {
+        for z in &mut self.zones {
+            z.records = None;
+        }
+        self.refused.clear();
+    }
+}
+
+/// The record sources as the loop sees them; readiness is set as soon as every source has
+/// listed, leading or not.
+struct Watched {
+    inputs: Inputs,
+    ready: Option<Condition>,
+}
+
+impl runtime::Source for Watched {
+    type Value = DesiredRecords;
+
+    fn current(&mut self) -> Option<DesiredRecords> {
+        let current = self.inputs.current();
+        if let (Some(c), Some(d)) = (&self.ready, &current)
+            && d.synced
+        {
+            c.set(true);
+        }
+        current
+    }
+
+    async fn changed(&mut self) -> bool {
+        self.inputs.changed().await
+    }
+}
+
+/// The loop's view of the engine: it compares a fingerprint of the desired state, not a copy
+/// (the desired state is held once, and only during a pass).
+impl runtime::Engine for RecordEngine {
+    type Input = DesiredRecords;
+    type Desired = u64;
+    type Work = DesiredRecords;
+
+    fn desired(&mut self, desired: DesiredRecords) -> (u64, DesiredRecords) {
+        (fingerprint_of(&desired), desired)
+    }
+
+    async fn unchanged(&mut self, _: DesiredRecords) {}
+
+    async fn pass(&mut self, trigger: Trigger, _: &u64, desired: DesiredRecords) -> Outcome {
+        // A retry reads again only the zones the failure left unread; a resync reads all.
+        match RecordEngine::pass(self, &desired, trigger == Trigger::Resync).await {
+            Ok(_) => Outcome::Done {
+                requeue_after: None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "record pass failed; retrying");
+                Outcome::Failed
             }
         }
+    }
+
+    fn forget(&mut self) {
+        self.forget_zones();
+    }
+}
+
+/// Where a desired endpoint goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Into the zone at this index of the pass's zones.
+    Zone(usize),
+    /// Nowhere, with a warning: the domain filter selects the name, no zone in scope holds it.
+    NoZone,
+    /// Nowhere, silently: the domain filter does not select the name.
+    Filtered,
+}
+
+/// The zone `name` belongs to among `zones` (the longest apex it is within).
+fn place(name: &str, zones: &[ZoneRef], domains: &DomainFilter) -> Placement {
+    match domains.zone_for(name, zones) {
+        Some(z) => Placement::Zone(zones.iter().position(|r| r == z).unwrap_or(0)),
+        None if domains.matches(name) => Placement::NoZone,
+        None => Placement::Filtered,
+    }
+}
+
+/// The desired endpoints of each zone (references, not copies: the desired state is held
+/// once), and a `NoZone` warning for each endpoint the filter selects but no zone holds.
+fn assign_zones<'e>(
+    endpoints: &'e [Arc<Endpoint>],
+    zones: &[ZoneRef],
+    domains: &DomainFilter,
+) -> (Vec<Vec<&'e Endpoint>>, Vec<Notice>) {
+    let mut by_zone: Vec<Vec<&Endpoint>> = vec![Vec::new(); zones.len()];
+    let mut notices = Vec::new();
+    for ep in endpoints {
+        match place(&ep.name, zones, domains) {
+            Placement::Zone(i) => by_zone[i].push(ep),
+            Placement::NoZone => notices.push(Notice {
+                object: ep.object.clone(),
+                severity: Severity::Warning,
+                reason: "NoZone".into(),
+                message: no_zone_message(&ep.name, zones),
+            }),
+            Placement::Filtered => {}
+        }
+    }
+    (by_zone, notices)
+}
+
+fn no_zone_message(name: &str, zones: &[ZoneRef]) -> String {
+    format!(
+        "hostname {name} is in none of the zones in scope ({})",
+        zones
+            .iter()
+            .map(|z| z.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Change groups Cloudflare refused, by name with a fingerprint of their operations: a group
+/// refused once is not sent again until it changes or the next full resync.
+#[derive(Debug, Default)]
+struct Refused(HashMap<String, u64>);
+
+impl Refused {
+    /// Whether `g` was refused as it is now.
+    fn holds(&self, g: &ChangeGroup) -> bool {
+        self.0.get(&g.name) == Some(&fingerprint(g))
+    }
+
+    /// Remembers the groups of `batch` that Cloudflare `rejected`.
+    fn remember(&mut self, batch: &[ChangeGroup], rejected: &[Rejected]) {
+        for r in rejected {
+            if let Some(g) = batch.iter().find(|g| g.name == r.name) {
+                self.0.insert(g.name.clone(), fingerprint(g));
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The batch being filled while the plan is read, cut where `apply::chunk` would cut the whole
+/// plan.
+#[derive(Debug, Default)]
+struct Batch {
+    groups: Vec<ChangeGroup>,
+    ops: usize,
+}
+
+impl Batch {
+    /// Whether the batch must be sent before `next` joins it: `next` would take it over
+    /// `limit` operations, or nothing comes next. An empty batch never is.
+    fn full_before(&self, next: Option<&ChangeGroup>, limit: usize) -> bool {
+        !self.groups.is_empty() && next.is_none_or(|g| self.ops + g.ops.len() > limit)
+    }
+
+    fn push(&mut self, g: ChangeGroup) {
+        self.ops += g.ops.len();
+        self.groups.push(g);
+    }
+
+    fn clear(&mut self) {
+        self.groups.clear();
+        self.ops = 0;
+    }
+}
+
+/// "RecordsWritten" notices for the groups of `batch` that Cloudflare applied (those with an
+/// object and not `rejected`). A cold start writes every hostname at once: Events for all
+/// would flood the API server and kube's Recorder cache, so a zone's pass tells the first
+/// [`MAX_WRITE_EVENTS`]; `told` counts them across the pass's batches. True when this batch
+/// reached the cap with groups left (once per pass: `told` then stays past the cap).
+fn written_notices(
+    batch: &[ChangeGroup],
+    rejected: &[Rejected],
+    told: &mut usize,
+) -> (Vec<Notice>, bool) {
+    let mut notices = Vec::new();
+    let mut capped = false;
+    let written = batch
+        .iter()
+        .filter(|g| !rejected.iter().any(|r| r.name == g.name));
+    for (g, obj) in written.filter_map(|g| g.object.as_ref().map(|o| (g, o))) {
+        if *told == MAX_WRITE_EVENTS {
+            capped = true;
+            *told += 1;
+        }
+        if *told > MAX_WRITE_EVENTS {
+            break;
+        }
+        *told += 1;
+        notices.push(Notice {
+            object: obj.clone(),
+            severity: Severity::Normal,
+            reason: "RecordsWritten".into(),
+            message: describe_group(g),
+        });
+    }
+    (notices, capped)
+}
+
+/// A `RecordRejected` warning for each refused group that has an object.
+fn rejected_notices(rejected: &[Rejected]) -> Vec<Notice> {
+    rejected
+        .iter()
+        .filter_map(|r| {
+            r.object.as_ref().map(|obj| Notice {
+                object: obj.clone(),
+                severity: Severity::Warning,
+                reason: "RecordRejected".into(),
+                message: format!("{}: {}", r.name, r.message),
+            })
+        })
+        .collect()
+}
+
+/// Reads the zone's records unless they are cached.
+async fn read_records(client: &Client, state: &mut ZoneState) -> Result<(), RecordError> {
+    if state.records.is_some() {
+        return Ok(());
+    }
+    match client.list_dns_records(&state.zone.id, None, None).await {
+        Ok(mut r) => {
+            r.shrink_to_fit();
+            state.records = Some(r);
+            Ok(())
+        }
+        Err(error) => Err(RecordError::Read {
+            zone: state.zone.name.clone(),
+            error,
+        }),
+    }
+}
+
+/// What one zone's plan and apply came to.
+struct ZoneRun {
+    pass: ZonePass,
+    /// The planner's notices, then the refusals'.
+    notices: Vec<Notice>,
+    /// The whole plan (dry run only).
+    plan: Option<Plan>,
+    /// What was written, when anything was (not in dry run).
+    applied: Option<Applied>,
+    /// The write that failed; the zone is read again next pass.
+    failed: Option<ApplyError>,
+}
+
+/// The whole plan of a zone, logged and not written (`--dry-run`), without the groups refused
+/// earlier.
+fn preview_zone(
+    state: &ZoneState,
+    endpoints: &[&Endpoint],
+    settings: &PlanSettings,
+    refused: &Refused,
+) -> ZoneRun {
+    let records = state.records.as_deref().unwrap_or_default();
+    let mut p = plan(endpoints, records, &state.zone, settings);
+    let notices = std::mem::take(&mut p.notices);
+    p.groups.retain(|g| !refused.holds(g));
+    for g in &p.groups {
+        for op in &g.ops {
+            tracing::info!(zone = %state.zone.name, "dry run, not written: {}", describe_op(op));
+        }
+    }
+    ZoneRun {
+        pass: ZonePass::of(&state.zone, &p.groups, p.owned),
+        notices,
+        plan: Some(p),
+        applied: None,
+        failed: None,
+    }
+}
+
+/// What writing a zone needs besides the zone.
+struct Writer<'a> {
+    client: &'a Client,
+    reporter: &'a Reporter,
+    refused: &'a mut Refused,
+    /// Operations per batch at most.
+    limit: usize,
+}
+
+/// Plans the zone and writes it batch by batch as the plan is read: a cold start never holds
+/// the plan of the whole zone, and the batches are the ones `apply` would cut from the whole
+/// plan. Groups refused earlier are skipped; groups refused now are remembered. The cache is
+/// updated from Cloudflare's answers, or dropped when a write failed (it may or may not have
+/// run).
+async fn sync_zone(
+    w: Writer<'_>,
+    state: &mut ZoneState,
+    endpoints: &[&Endpoint],
+    settings: &PlanSettings,
+) -> ZoneRun {
+    let cache = state.records.get_or_insert_with(Vec::new);
+    let mut planner = Planner::new(endpoints, cache, &state.zone, settings);
+    let mut pass = ZonePass::of(&state.zone, &[], 0);
+    let mut done = Applied::default();
+    let mut answers = Vec::new();
+    let mut batch = Batch::default();
+    let mut rejected = Vec::new();
+    let mut told = 0;
+    let mut failed = None;
+    loop {
+        let next = planner.by_ref().find(|g| !w.refused.holds(g));
+        if batch.full_before(next.as_ref(), w.limit) {
+            let sent = match write(
+                w.client,
+                &state.zone.id,
+                &batch.groups,
+                w.limit,
+                &mut answers,
+            )
+            .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            for r in &sent.rejected {
+                tracing::warn!(zone = %state.zone.name, name = %r.name, "refused by Cloudflare: {}", r.message);
+            }
+            w.refused.remember(&batch.groups, &sent.rejected);
+            rejected.extend(rejected_notices(&sent.rejected));
+            let (written, capped) = written_notices(&batch.groups, &sent.rejected, &mut told);
+            for n in &written {
+                w.reporter.publish(n).await;
+            }
+            if capped {
+                tracing::info!(zone = %state.zone.name, "more record groups written; Events only for the first {MAX_WRITE_EVENTS} of this pass");
+            }
+            done.add(sent);
+            batch.clear();
+        }
+        let Some(g) = next else { break };
+        pass.groups += 1;
+        pass.ops += g.ops.len();
+        batch.push(g);
+    }
+    let (mut notices, owned) = planner.finish();
+    notices.append(&mut rejected);
+    pass.owned = owned;
+    let mut applied = None;
+    match &failed {
+        None => {
+            fold(cache, answers);
+            if done.batches > 0 {
+                tracing::info!(zone = %state.zone.name, groups = done.groups, ops = done.ops, batches = done.batches, rejected = done.rejected.len(), "records applied");
+                applied = Some(done);
+            }
+        }
+        // The batch may or may not have run: read the zone again next time.
+        Some(_) => state.records = None,
+    }
+    ZoneRun {
+        pass,
+        notices,
+        plan: None,
+        applied,
+        failed,
     }
 }
 
@@ -634,3 +814,6 @@ pub fn describe_op(op: &super::Op) -> String {
         Op::Delete(r) => format!("- {} {} {}", r.record_type, r.name, r.content),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,13 +1,11 @@
 //! The snapshots of every enabled record source, combined into one desired state.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, select_all};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::Endpoint;
 use super::kinds::{DNSEndpoint, GRPCRoute, Gateway, HTTPRoute, TCPRoute, TLSRoute, UDPRoute};
@@ -246,21 +244,6 @@ impl Inputs {
         .iter()
         .filter(|b| **b)
         .count()
-    }
-
-    /// Waits until the sources have been quiet for `quiet` (at most `max` in all).
-    pub async fn debounce(&mut self, quiet: Duration, max: Duration) {
-        let deadline = Instant::now() + max;
-        loop {
-            let until = (Instant::now() + quiet).min(deadline);
-            if tokio::time::timeout_at(until, self.changed())
-                .await
-                .is_err()
-                || Instant::now() >= deadline
-            {
-                return;
-            }
-        }
     }
 }
 
