@@ -10,7 +10,7 @@
 //! 1. cold: once `/readyz` answers 200, every record and the pool are in the empty zone, and the
 //!    Events have stopped;
 //! 2. restart: a second process against the converged zone, after its first full pass;
-//! 3. after 100 Ingress status changes in that second process.
+//! 3. after 1,000 Ingress status changes in that second process.
 //!
 //! Above 10,000 objects (or with `CFGEO_BENCH_SEED=1`) the records are written straight into the
 //! emulator's state before the cold start, which then writes only the geo objects: converging
@@ -155,7 +155,7 @@ const DEFAULT_N: usize = 10_000;
 const GOAL_MIB: f64 = 64.0;
 /// Every GEO_EVERY-th Ingress is selected by the geo engine (and is not a record source).
 const GEO_EVERY: usize = 10;
-const CHURN: usize = 100;
+const CHURN: usize = 1000;
 fn is_geo(i: usize) -> bool {
     i.is_multiple_of(GEO_EVERY)
 }
@@ -479,6 +479,7 @@ async fn main() {
         })
         .await;
         let converged_s = cold.started.elapsed();
+        let converge_cpu = procfs::cpu_secs(cold.pid);
         // Let the verification reads, any settle pass and the Events finish.
         quiet(&emu, Duration::from_secs(3)).await;
         cold.settle(|| events(&kube)).await;
@@ -490,6 +491,7 @@ async fn main() {
             "records_seeded": seed,
             "ready_s": ready.as_secs_f64(),
             "converged_s": converged_s.as_secs_f64(),
+            "cpu_s": converge_cpu,
             "vmhwm_mib": mib(hwm),
             "vmrss_mib": mib(rss),
             "vmrss_max_sampled_mib": mib(peak_sampled),
@@ -529,6 +531,8 @@ async fn main() {
 
     // 3. A burst of status changes (record Ingresses), as a rollout causes.
     let before = emu.call_log().len();
+    let churn_cpu_start = procfs::cpu_secs(warm.pid);
+    let churn_started = Instant::now();
     for k in 0..CHURN {
         let i = (k * 97) % n;
         let i = if is_geo(i) { i + 1 } else { i };
@@ -543,16 +547,27 @@ async fn main() {
             json!({"loadBalancer": {"ingress": [{"ip": ip(10, i, 1)}]}}),
         );
     }
-    warm.wait_for(Duration::from_secs(120), || {
+    eprintln!(
+        "{CHURN} status changes made in {:.1} s",
+        (Instant::now() - churn_started).as_secs_f64()
+    );
+    warm.wait_for(timeout, || {
         emu.call_log()
             .iter()
             .skip(before)
             .any(|c| c.method == "POST" && c.path.ends_with("/batch"))
     })
     .await;
+    eprintln!(
+        "first batch {:.1} s after the first change",
+        (Instant::now() - churn_started).as_secs_f64()
+    );
     quiet(&emu, Duration::from_secs(3)).await;
     warm.settle(|| events(&kube)).await;
     let (churn_hwm, churn_rss) = warm.memory();
+    let churn_cpu = procfs::cpu_secs(warm.pid)
+        .zip(churn_cpu_start)
+        .map(|(end, start)| end - start);
     warm.stop();
 
     let evidence = json!({
@@ -580,6 +595,7 @@ async fn main() {
         },
         "churn": {
             "changes": CHURN,
+            "cpu_s": churn_cpu,
             "vmhwm_mib": mib(churn_hwm),
             "vmrss_mib": mib(churn_rss),
         },

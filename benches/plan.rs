@@ -39,7 +39,7 @@ fn record(id: String, name: String, t: RecordType, content: String) -> DnsRecord
         proxied: false,
         ttl: 1,
         comment: None,
-        tags: vec![],
+        tags: Box::default(),
         priority: None,
     }
 }

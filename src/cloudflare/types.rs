@@ -74,7 +74,7 @@ macro_rules! open_enum {
         pub enum $name {
             $($(#[$vm])* $var,)+
             /// A value this build does not know yet, kept verbatim.
-            Other(String),
+            Other(Box<str>),
         }
         impl $name {
             /// The wire string.
@@ -84,7 +84,7 @@ macro_rules! open_enum {
         }
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                match s { $($s => Self::$var,)+ other => Self::Other(other.to_string()) }
+                match s { $($s => Self::$var,)+ other => Self::Other(other.into()) }
             }
         }
         impl fmt::Display for $name {
@@ -354,9 +354,9 @@ pub struct DnsRecord {
     /// Free-text comment; `None` when the record has none.
     #[serde(default)]
     pub comment: Option<Box<str>>,
-    /// `name:value` tags.
+    /// `name:value` tags; boxed, as the cache holds one list per record.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Box<[String]>,
     /// MX/SRV priority.
     #[serde(default)]
     pub priority: Option<u16>,
