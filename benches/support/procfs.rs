@@ -1,7 +1,7 @@
 //! What /proc says of a child process, for the benchmarks: resident memory and CPU time.
 
-/// `(VmHWM, VmRSS)` of a process in KiB.
-pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+/// Two `kB` fields of `/proc/<pid>/status`.
+fn status_kib(pid: u32, a: &str, b: &str) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
@@ -10,21 +10,18 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
+    Some((field(a)?, field(b)?))
+}
+
+/// `(VmHWM, VmRSS)` of a process in KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    status_kib(pid, "VmHWM:", "VmRSS:")
 }
 
 /// `(RssAnon, RssFile)` in KiB: the heap and stacks against the mapped binary and libraries.
 #[allow(dead_code)]
 pub fn rss_split_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    Some((field("RssAnon:")?, field("RssFile:")?))
+    status_kib(pid, "RssAnon:", "RssFile:")
 }
 
 /// User plus system CPU seconds of a process (clock ticks of 1/100 s).
