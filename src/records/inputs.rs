@@ -229,6 +229,16 @@ impl Inputs {
         }
     }
 
+    /// Waits until every enabled source has listed once (`--once` and `plan` plan from that).
+    pub async fn wait_synced(&mut self) {
+        loop {
+            if self.current().is_some_and(|d| d.synced) {
+                return;
+            }
+            self.changed().await;
+        }
+    }
+
     fn count(&self) -> usize {
         [
             self.ingresses.is_some(),
