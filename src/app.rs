@@ -5,18 +5,17 @@
 //! [`crate::records::inputs`], output text written by [`crate::report`]. `anyhow` lives here,
 //! in `cli` and in `main` only.
 
-use std::io::IsTerminal;
+mod once;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
-use k8s_openapi::api::networking::v1::Ingress;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, Health, Metrics};
 use crate::cloudflare::Client;
 use crate::config::{self, OwnerLookup, PodEnv, Resolved, RunArgs};
 use crate::events::Reporter;
-use crate::geo::GeoSettings;
 use crate::geo::engine::GeoEngine;
 use crate::records::engine::{RecordEngine, resolve_zones};
 use crate::records::inputs::Inputs;
@@ -148,20 +147,27 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     if mode != Mode::Run {
-        let parts = (geo, records, source_settings, reporter);
-        return one_pass(&args, mode, &client, parts, &kube_client).await;
+        return once::one_pass(
+            &args,
+            mode,
+            &client,
+            geo,
+            records,
+            source_settings,
+            reporter,
+            &kube_client,
+        )
+        .await;
     }
 
     // Long-running: every engine in its own task, all stopped by `shutdown`.
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(s) = geo {
-        let (dir, selector) = (args.manifests.as_deref(), &args.geo.label_selector);
-        let resync = args.geo_resync();
         let rx = geo::inputs::watch(
-            dir,
+            args.manifests.as_deref(),
             kube_client.as_ref(),
-            selector,
-            resync,
+            &args.geo.label_selector,
+            args.geo_resync(),
             shutdown.clone(),
         )?;
         health
@@ -203,59 +209,6 @@ pub async fn embedded_emulator(
         .context("starting the embedded emulator")?;
     cloudflare.use_emulator(&emu);
     Ok(Some(emu))
-}
-
-/// The engines' parts a one-pass mode takes over from [`run`].
-type PassParts = (
-    Option<GeoSettings>,
-    Option<RecordEngine>,
-    SourceSettings,
-    Reporter,
-);
-
-/// `--once` and `plan`: one pass of each engine, printed.
-async fn one_pass(
-    args: &RunArgs,
-    mode: Mode,
-    client: &Client,
-    (geo, records, source_settings, reporter): PassParts,
-    kube_client: &Option<kube::Client>,
-) -> anyhow::Result<ExitCode> {
-    let color = std::io::stdout().is_terminal();
-    let mut changes = false;
-    if let Some(s) = geo {
-        let (dir, selector) = (args.manifests.as_deref(), &args.geo.label_selector);
-        let snap = geo::inputs::snapshot(dir, kube_client.as_ref(), selector).await?;
-        if mode == Mode::Plan || args.records.dry_run {
-            let refs: Vec<&Ingress> = snap.iter().map(|i| i.as_ref()).collect();
-            let (desired, notices) = crate::geo::desired_state(&refs, &s);
-            for n in &notices {
-                println!("geo: warning: {}", n.message);
-            }
-            let (plan, obs) = crate::geo::apply::preview(client, &s, &desired).await?;
-            print!("{}", report::geo_plan(&plan, &obs, color));
-            changes |= !plan.is_empty();
-        } else {
-            let mut engine = GeoEngine::new(client.clone(), s, reporter.clone(), Timing::default());
-            let r = engine.pass(&snap).await?;
-            print!("{}", report::geo_report(&r, args.print_state));
-        }
-    }
-    if let Some(mut engine) = records {
-        // Watches stop once the first complete lists are in.
-        let listed = CancellationToken::new();
-        let mut inputs = start_inputs(args, kube_client, source_settings, listed.clone())?;
-        inputs.wait_synced().await;
-        listed.cancel();
-        let desired = inputs.current().unwrap_or_default();
-        let pass = engine.pass(&desired, true).await?;
-        changes |= pass.has_changes();
-        print!("{}", report::records(&pass, &desired.notices, color));
-        if args.print_state {
-            print!("{}", report::records_state(engine.zones()));
-        }
-    }
-    Ok(ExitCode::from(mode.exit_code(changes)))
 }
 
 /// The record sources' inputs from --manifests or the cluster's watches.
