@@ -18,8 +18,7 @@ use crate::config::{self, OwnerLookup, PodEnv, Resolved, RunArgs};
 use crate::events::Reporter;
 use crate::geo::engine::GeoEngine;
 use crate::records::engine::{RecordEngine, resolve_zones};
-use crate::records::inputs::Inputs;
-use crate::records::sources::SourceSettings;
+use crate::records::inputs;
 use crate::runtime::Timing;
 use crate::sources::cluster::kube_system_uid;
 use crate::{emulator, geo, leader, report};
@@ -38,7 +37,7 @@ pub async fn run(
         args.geo.precheck()?;
     }
     let domains = args.domain_filter()?;
-    let source_settings = args.source_settings()?;
+    let record_inputs = args.record_inputs()?;
     let pod = PodEnv::read();
 
     let _emu = embedded_emulator(
@@ -82,8 +81,14 @@ pub async fn run(
             let max_age = crate::status::read::STATUS_MAX_AGE;
             crate::status::cached_source(client.clone(), account, zone, max_age)
         });
-        let (addr, h, m) = (args.ops.admin_addr, health.clone(), metrics.clone());
-        admin::spawn(addr, h, m, status, shutdown.clone()).await?;
+        admin::spawn(
+            args.ops.admin_addr,
+            health.clone(),
+            metrics.clone(),
+            status,
+            shutdown.clone(),
+        )
+        .await?;
     }
     let election = kube_client.clone().zip(args.ops.election(mode, &pod));
     let m = metrics.clone();
@@ -153,7 +158,7 @@ pub async fn run(
             &client,
             geo,
             records,
-            source_settings,
+            record_inputs,
             reporter,
             &kube_client,
         )
@@ -179,7 +184,7 @@ pub async fn run(
         tasks.spawn(engine.run(rx, leader.clone(), shutdown.clone()));
     }
     if let Some(engine) = records {
-        let inputs = start_inputs(&args, &kube_client, source_settings, shutdown.clone())?;
+        let inputs = inputs::start(record_inputs, kube_client.as_ref(), shutdown.clone())?;
         let mut engine = engine
             .with_metrics(metrics.clone())
             .with_timing(args.records_timing())
@@ -209,23 +214,4 @@ pub async fn embedded_emulator(
         .context("starting the embedded emulator")?;
     cloudflare.use_emulator(&emu);
     Ok(Some(emu))
-}
-
-/// The record sources' inputs from --manifests or the cluster's watches.
-fn start_inputs(
-    args: &RunArgs,
-    kube_client: &Option<kube::Client>,
-    settings: SourceSettings,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Inputs> {
-    let r = &args.records;
-    Ok(crate::records::inputs::start(
-        args.manifests.as_deref(),
-        kube_client.as_ref(),
-        &r.sources,
-        settings,
-        r.namespace.as_deref(),
-        r.label_filter.as_deref(),
-        shutdown,
-    )?)
 }

@@ -17,6 +17,7 @@ use crate::geo::{GeoSettings, LbPolicy, MonitorPolicy};
 use crate::leader::LeaderConfig;
 use crate::model::{NameError, Region, Weight, validate_hostname};
 use crate::records::engine::RecordSettings;
+use crate::records::inputs::InputSpec;
 use crate::records::registry::TxtNaming;
 use crate::records::sources::{SourceKind, SourceSettings};
 use crate::records::zone::{DomainFilter, FilterError};
@@ -1444,6 +1445,20 @@ impl RunArgs {
         })
     }
 
+    /// Where the record sources read from: --manifests or the cluster, the --source kinds,
+    /// [`source_settings`](Self::source_settings), and --namespace and --label-filter for the
+    /// watches.
+    pub fn record_inputs(&self) -> Result<InputSpec, ConfigError> {
+        let r = &self.records;
+        Ok(InputSpec {
+            manifests: self.manifests.clone(),
+            kinds: r.sources.clone(),
+            settings: self.source_settings()?,
+            namespace: r.namespace.clone(),
+            label_filter: r.label_filter.clone(),
+        })
+    }
+
     /// The record synchronizer's settings; `plan` (cfgeo plan) writes nothing.
     pub fn record_settings(
         &self,
@@ -1719,6 +1734,26 @@ mod run_tests {
         assert_eq!(a.status_ids(), None);
         let a = run(&["--cf-account-id", "a", "--cf-zone-id", "z"]);
         assert_eq!(a.status_ids(), Some(("a".into(), "z".into())));
+    }
+
+    #[test]
+    fn record_inputs_from_flags() {
+        let a = run(&[
+            "--source",
+            "ingress",
+            "--manifests",
+            "m",
+            "--namespace",
+            "n",
+        ]);
+        let spec = a.record_inputs().unwrap();
+        assert_eq!(spec.manifests, Some(PathBuf::from("m")));
+        assert_eq!(spec.kinds, [SourceKind::Ingress]);
+        assert_eq!(spec.namespace.as_deref(), Some("n"));
+        assert_eq!(spec.label_filter, None);
+        assert_eq!(spec.settings.namespace.as_deref(), Some("n"));
+        let bad = run(&["--source", "ingress", "--label-filter", "a in"]);
+        assert!(bad.record_inputs().is_err());
     }
 
     #[test]

@@ -8,14 +8,13 @@ use std::process::ExitCode;
 use k8s_openapi::api::networking::v1::Ingress;
 use tokio_util::sync::CancellationToken;
 
-use super::start_inputs;
 use crate::cloudflare::Client;
 use crate::config::{Mode, RunArgs};
 use crate::events::Reporter;
 use crate::geo::GeoSettings;
 use crate::geo::engine::GeoEngine;
 use crate::records::engine::RecordEngine;
-use crate::records::sources::SourceSettings;
+use crate::records::inputs::{self, InputSpec};
 use crate::runtime::Timing;
 use crate::{geo, report};
 
@@ -28,7 +27,7 @@ pub(super) async fn one_pass(
     client: &Client,
     geo: Option<GeoSettings>,
     records: Option<RecordEngine>,
-    source_settings: SourceSettings,
+    record_inputs: InputSpec,
     reporter: Reporter,
     kube_client: &Option<kube::Client>,
 ) -> anyhow::Result<ExitCode> {
@@ -59,7 +58,7 @@ pub(super) async fn one_pass(
     if let Some(mut engine) = records {
         // Watches stop once the first complete lists are in.
         let listed = CancellationToken::new();
-        let mut inputs = start_inputs(args, kube_client, source_settings, listed.clone())?;
+        let mut inputs = inputs::start(record_inputs, kube_client.as_ref(), listed.clone())?;
         inputs.wait_synced().await;
         listed.cancel();
         let desired = inputs.current().unwrap_or_default();
