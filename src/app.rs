@@ -1,6 +1,7 @@
 //! Wiring for `cfgeo run`, `plan` and `decommission`: builds the Cloudflare client (or an
 //! embedded emulator), the Kubernetes client, the admin server, leadership and the engines, in
-//! that order, and spawns them. It decides nothing: defaults and modes are resolved in
+//! that order, and spawns them (`--once` and `plan` run one pass in `app::once` instead). It
+//! decides no defaults: they, the mode and the owner-id lookups are resolved in
 //! [`crate::config`], the sources picked in [`crate::geo::inputs`] and
 //! [`crate::records::inputs`], output text written by [`crate::report`]. `anyhow` lives here,
 //! in `cli` and in `main` only.
