@@ -75,6 +75,19 @@ impl Condition {
         }
     }
 
+    /// Turns ready, in a task, once `snapshots` holds its first complete list: a watch's
+    /// readiness.
+    pub fn set_when_listed<K: Send + Sync + 'static>(
+        self,
+        mut snapshots: tokio::sync::watch::Receiver<Option<crate::sources::Snapshot<K>>>,
+    ) {
+        tokio::spawn(async move {
+            if snapshots.wait_for(Option::is_some).await.is_ok() {
+                self.set(true);
+            }
+        });
+    }
+
     /// Whether the condition is ready now.
     pub fn get(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -688,6 +701,27 @@ pub async fn bind(
         router: router(health, metrics),
         shutdown,
     })
+}
+
+/// Binds `addr`, adds the status routes when `status` is given ([`AdminServer::with_status`])
+/// and serves in its own task until `shutdown` is cancelled; a failure while serving is logged.
+pub async fn spawn(
+    addr: SocketAddr,
+    health: Health,
+    metrics: Metrics,
+    status: Option<crate::status::StatusSource>,
+    shutdown: CancellationToken,
+) -> Result<(), AdminError> {
+    let server = bind(addr, health, metrics, shutdown)
+        .await?
+        .with_status(status);
+    tokio::spawn(async move {
+        if let Err(e) = server.run().await {
+            // The target this line had in `app`, where log filters and queries found it.
+            tracing::error!(target: "cfgeo::app", error = %e, "admin server failed");
+        }
+    });
+    Ok(())
 }
 
 /// Binds `addr` and serves until `shutdown` is cancelled.

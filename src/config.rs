@@ -14,12 +14,15 @@ use crate::cloudflare::{ClientSettings, DEFAULT_BASE_URL, TokenError, TokenSourc
 use crate::emulator::{EmulatorConfig, EmulatorHandle};
 use crate::geo::settings::keys;
 use crate::geo::{GeoSettings, LbPolicy, MonitorPolicy};
+use crate::leader::LeaderConfig;
 use crate::model::{NameError, Region, Weight, validate_hostname};
 use crate::records::engine::RecordSettings;
+use crate::records::inputs::InputSpec;
 use crate::records::registry::TxtNaming;
 use crate::records::sources::{SourceKind, SourceSettings};
 use crate::records::zone::{DomainFilter, FilterError};
 use crate::records::{PlanSettings, Policy};
+use crate::runtime::Timing;
 use crate::sources::selector::{LabelSelector, SelectorError};
 use crate::status::command::{Output, StatusOptions};
 use crate::telemetry::{LogFormat, LogSettings};
@@ -1100,6 +1103,94 @@ impl StatusArgs {
 // ---------------------------------------------------------------------------------------
 // cfgeo run, plan, decommission
 
+/// How the engines run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Watch and write until stopped.
+    Run,
+    /// One pass, then exit.
+    Once,
+    /// Read only: print the planned changes; exit 2 when there are some.
+    Plan,
+    /// Delete the load balancer of CF_LB_HOSTNAME and this deployment's pools and monitors.
+    Decommission {
+        /// Even while other deployments' pools in it still serve.
+        force: bool,
+    },
+}
+
+/// Exit code of `cfgeo plan` when changes are pending.
+pub const EXIT_CHANGES: u8 = 2;
+
+impl Mode {
+    /// Whether Kubernetes Events are written: by a run and a `--once` pass, not by `plan` or
+    /// `decommission`.
+    pub fn writes_events(self) -> bool {
+        matches!(self, Mode::Run | Mode::Once)
+    }
+
+    /// The exit code of a one-pass mode: [`EXIT_CHANGES`] for `plan` with changes, else 0.
+    pub fn exit_code(self, changes: bool) -> u8 {
+        if self == Mode::Plan && changes {
+            EXIT_CHANGES
+        } else {
+            0
+        }
+    }
+}
+
+/// What the wiring reads before the owner ids can be resolved ([`owners`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerLookup {
+    /// Nothing: an owner id is given, or nothing would use what was read.
+    Nothing,
+    /// The kube-system namespace's UID (a cluster is used and no owner id given).
+    ClusterUid,
+    /// The cluster-name labels of the selected manifest Ingresses ([`manifest_clusters`]).
+    ManifestClusters,
+}
+
+/// What the process reads from its pod (the downward API's POD_NAMESPACE and POD_NAME).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodEnv {
+    /// POD_NAMESPACE.
+    pub namespace: Option<String>,
+    /// POD_NAME: the replica's Lease identity and the Events' reporting instance.
+    pub name: Option<String>,
+}
+
+impl PodEnv {
+    /// Reads POD_NAMESPACE and POD_NAME; an unset or non-UTF-8 value is `None`.
+    pub fn read() -> Self {
+        Self {
+            namespace: std::env::var("POD_NAMESPACE").ok(),
+            name: std::env::var("POD_NAME").ok(),
+        }
+    }
+}
+
+impl OpsArgs {
+    /// The Lease to compete for: only with --leader-elect and only in a run (`--once`, `plan`
+    /// and `decommission` never elect). The namespace is --leader-election-namespace, else
+    /// POD_NAMESPACE, else `default`; the identity is POD_NAME (empty when unset).
+    pub fn election(&self, mode: Mode, pod: &PodEnv) -> Option<LeaderConfig> {
+        if !self.leader_elect || mode != Mode::Run {
+            return None;
+        }
+        let namespace = self
+            .leader_election_namespace
+            .clone()
+            .or_else(|| pod.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let identity = pod.name.clone().unwrap_or_default();
+        Some(LeaderConfig::new(
+            namespace,
+            self.leader_election_lease_name.clone(),
+            identity,
+        ))
+    }
+}
+
 /// Flags of `cfgeo run` and `cfgeo plan`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -1218,6 +1309,62 @@ pub fn manifest_clusters<'a>(
 }
 
 impl RunArgs {
+    /// The mode a command runs in: `cfgeo run --once` is [`Mode::Once`], every other request
+    /// stands.
+    pub fn mode(&self, requested: Mode) -> Mode {
+        if requested == Mode::Run && self.once {
+            Mode::Once
+        } else {
+            requested
+        }
+    }
+
+    /// Whether `mode` needs a Kubernetes client: not with --manifests, and not for a
+    /// decommission with an explicit owner id, which talks to Cloudflare only.
+    pub fn uses_cluster(&self, mode: Mode) -> bool {
+        let cloudflare_only =
+            matches!(mode, Mode::Decommission { .. }) && self.geo.owner_id.is_some();
+        self.manifests.is_none() && !cloudflare_only
+    }
+
+    /// What to read for the owner-id fallbacks, given whether a cluster is used.
+    pub fn owner_lookup(&self, cluster: bool) -> OwnerLookup {
+        match (&self.geo.owner_id, cluster, self.geo.geo_location.is_some()) {
+            (Some(_), _, _) => OwnerLookup::Nothing,
+            (None, true, _) => OwnerLookup::ClusterUid,
+            (None, false, true) => OwnerLookup::ManifestClusters,
+            (None, false, false) => OwnerLookup::Nothing,
+        }
+    }
+
+    /// The account and zone of the admin server's `/status` page: both ids, or no page.
+    pub fn status_ids(&self) -> Option<(String, String)> {
+        let c = &self.cloudflare;
+        c.account_id.clone().zip(c.zone_id.clone())
+    }
+
+    /// How often the geo engine resyncs and re-reads --manifests: --geo-resync-secs, at least
+    /// 1 s.
+    pub fn geo_resync(&self) -> Duration {
+        Duration::from_secs(self.geo.resync_secs.max(1))
+    }
+
+    /// The geo engine's run-loop timing in a run.
+    pub fn geo_timing(&self) -> Timing {
+        Timing {
+            resync: self.geo_resync(),
+            ..Timing::default()
+        }
+    }
+
+    /// The record synchronizer's run-loop timing in a run: resync every --interval.
+    pub fn records_timing(&self) -> Timing {
+        Timing {
+            resync: self.records.interval,
+            ..Timing::default()
+        }
+    }
+
     /// Whether the geo engine runs (GEO_LOCATION set) and whether the record synchronizer does
     /// (a --source given); at least one must.
     pub fn engines(&self) -> Result<(bool, bool), ConfigError> {
@@ -1295,6 +1442,20 @@ impl RunArgs {
             // Geo-selected Ingresses belong to a load balancer, never to a plain record, even
             // when the geo engine runs in another Deployment.
             geo_selector: Some(selector("LABEL_SELECTOR", &self.geo.label_selector)?),
+        })
+    }
+
+    /// Where the record sources read from: --manifests or the cluster, the --source kinds,
+    /// [`source_settings`](Self::source_settings), and --namespace and --label-filter for the
+    /// watches.
+    pub fn record_inputs(&self) -> Result<InputSpec, ConfigError> {
+        let r = &self.records;
+        Ok(InputSpec {
+            manifests: self.manifests.clone(),
+            kinds: r.sources.clone(),
+            settings: self.source_settings()?,
+            namespace: r.namespace.clone(),
+            label_filter: r.label_filter.clone(),
         })
     }
 
@@ -1411,6 +1572,188 @@ mod run_tests {
                 "{flags:?} {uid:?}"
             );
         }
+    }
+
+    #[test]
+    fn modes() {
+        let once = run(&["--once"]);
+        let plain = run(&[]);
+        let d = Mode::Decommission { force: false };
+        // (args, requested, mode)
+        let cases: &[(&RunArgs, Mode, Mode)] = &[
+            (&plain, Mode::Run, Mode::Run),
+            (&once, Mode::Run, Mode::Once),
+            (&once, Mode::Plan, Mode::Plan),
+            (&once, d, d),
+            (&plain, Mode::Plan, Mode::Plan),
+        ];
+        for (a, requested, want) in cases {
+            assert_eq!(a.mode(*requested), *want, "{requested:?}");
+        }
+        // (mode, writes events, exit code with changes, without)
+        let cases: &[(Mode, bool, u8, u8)] = &[
+            (Mode::Run, true, 0, 0),
+            (Mode::Once, true, 0, 0),
+            (Mode::Plan, false, EXIT_CHANGES, 0),
+            (d, false, 0, 0),
+        ];
+        for (mode, events, changed, unchanged) in cases {
+            assert_eq!(
+                (
+                    mode.writes_events(),
+                    mode.exit_code(true),
+                    mode.exit_code(false)
+                ),
+                (*events, *changed, *unchanged),
+                "{mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_use_and_owner_lookup() {
+        let d = Mode::Decommission { force: true };
+        // (flags, mode, uses a cluster, lookup with a cluster, lookup without)
+        type Case<'a> = (&'a [&'a str], Mode, bool, OwnerLookup, OwnerLookup);
+        let cases: &[Case] = &[
+            (
+                &[],
+                Mode::Run,
+                true,
+                OwnerLookup::ClusterUid,
+                OwnerLookup::Nothing,
+            ),
+            (
+                &["--manifests", "m"],
+                Mode::Run,
+                false,
+                OwnerLookup::ClusterUid,
+                OwnerLookup::Nothing,
+            ),
+            (
+                &["--owner-id", "o"],
+                d,
+                false,
+                OwnerLookup::Nothing,
+                OwnerLookup::Nothing,
+            ),
+            (&[], d, true, OwnerLookup::ClusterUid, OwnerLookup::Nothing),
+            (
+                &["--geo-location", "eu"],
+                Mode::Plan,
+                true,
+                OwnerLookup::ClusterUid,
+                OwnerLookup::ManifestClusters,
+            ),
+            (
+                &["--geo-location", "eu", "--owner-id", "o"],
+                Mode::Run,
+                true,
+                OwnerLookup::Nothing,
+                OwnerLookup::Nothing,
+            ),
+        ];
+        for (flags, mode, cluster, with, without) in cases {
+            let a = run(flags);
+            assert_eq!(
+                (
+                    a.uses_cluster(*mode),
+                    a.owner_lookup(true),
+                    a.owner_lookup(false)
+                ),
+                (*cluster, *with, *without),
+                "{flags:?} {mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn leader_election_defaults() {
+        let pod = |ns: Option<&str>, name: Option<&str>| PodEnv {
+            namespace: ns.map(Into::into),
+            name: name.map(Into::into),
+        };
+        // (flags, mode, pod, namespace, lease, identity); None: no election
+        type Case<'a> = (
+            &'a [&'a str],
+            Mode,
+            PodEnv,
+            Option<(&'a str, &'a str, &'a str)>,
+        );
+        let cases: &[Case] = &[
+            (&[], Mode::Run, pod(Some("ns"), Some("p")), None),
+            (&["--leader-elect"], Mode::Once, pod(None, None), None),
+            (&["--leader-elect"], Mode::Plan, pod(None, None), None),
+            (
+                &["--leader-elect"],
+                Mode::Run,
+                pod(None, None),
+                Some(("default", "cfgeo", "")),
+            ),
+            (
+                &["--leader-elect"],
+                Mode::Run,
+                pod(Some("ns"), Some("p")),
+                Some(("ns", "cfgeo", "p")),
+            ),
+            (
+                &[
+                    "--leader-elect",
+                    "--leader-election-namespace",
+                    "x",
+                    "--leader-election-lease-name",
+                    "l",
+                ],
+                Mode::Run,
+                pod(Some("ns"), Some("p")),
+                Some(("x", "l", "p")),
+            ),
+        ];
+        for (flags, mode, pod, want) in cases {
+            let got = run(flags).ops.election(*mode, pod);
+            let got = got.as_ref().map(|c| {
+                (
+                    c.namespace.as_str(),
+                    c.lease_name.as_str(),
+                    c.identity.as_str(),
+                )
+            });
+            assert_eq!(got, *want, "{flags:?} {mode:?} {pod:?}");
+        }
+    }
+
+    #[test]
+    fn timings_and_status_page() {
+        let a = run(&["--geo-resync-secs", "0", "--interval", "30s"]);
+        assert_eq!(a.geo_resync(), Duration::from_secs(1));
+        assert_eq!(a.geo_timing().resync, Duration::from_secs(1));
+        assert_eq!(a.records_timing().resync, Duration::from_secs(30));
+        assert_eq!(a.geo_timing().debounce, Timing::default().debounce);
+        assert_eq!(a.status_ids(), None);
+        let a = run(&["--cf-account-id", "a"]);
+        assert_eq!(a.status_ids(), None);
+        let a = run(&["--cf-account-id", "a", "--cf-zone-id", "z"]);
+        assert_eq!(a.status_ids(), Some(("a".into(), "z".into())));
+    }
+
+    #[test]
+    fn record_inputs_from_flags() {
+        let a = run(&[
+            "--source",
+            "ingress",
+            "--manifests",
+            "m",
+            "--namespace",
+            "n",
+        ]);
+        let spec = a.record_inputs().unwrap();
+        assert_eq!(spec.manifests, Some(PathBuf::from("m")));
+        assert_eq!(spec.kinds, [SourceKind::Ingress]);
+        assert_eq!(spec.namespace.as_deref(), Some("n"));
+        assert_eq!(spec.label_filter, None);
+        assert_eq!(spec.settings.namespace.as_deref(), Some("n"));
+        let bad = run(&["--source", "ingress", "--label-filter", "a in"]);
+        assert!(bad.record_inputs().is_err());
     }
 
     #[test]

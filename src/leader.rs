@@ -215,6 +215,40 @@ pub fn spawn(client: kube::Client, cfg: LeaderConfig, shutdown: CancellationToke
     LeaderHandle { rx, task }
 }
 
+/// Whether this replica may write, for the engines: with `election`, the Lease's state
+/// ([`spawn`]), logged and passed to `report` at every change and `false` to it once the
+/// elector stops; without, a constant `true` (passed to `report` once).
+pub fn watch(
+    election: Option<(kube::Client, LeaderConfig)>,
+    report: impl Fn(bool) + Send + 'static,
+    shutdown: CancellationToken,
+) -> watch::Receiver<bool> {
+    let Some((client, cfg)) = election else {
+        let (tx, rx) = watch::channel(true);
+        report(true);
+        // Keep the sender alive for the life of the process: a closed channel stops engines.
+        std::mem::forget(tx);
+        return rx;
+    };
+    let handle = spawn(client, cfg, shutdown);
+    let rx = handle.subscribe();
+    let mut watch_rx = rx.clone();
+    tokio::spawn(async move {
+        loop {
+            let leading = *watch_rx.borrow_and_update();
+            report(leading);
+            // The target this line had in `app`, where log filters and queries found it.
+            tracing::info!(target: "cfgeo::app", leading, "leadership");
+            if watch_rx.changed().await.is_err() {
+                report(false);
+                break;
+            }
+        }
+        handle.join().await;
+    });
+    rx
+}
+
 /// What one attempt found.
 #[derive(Debug)]
 enum Attempt {

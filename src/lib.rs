@@ -4,8 +4,8 @@
 //! - [`admin`]: the admin HTTP server (`/livez`, `/readyz`, `/metrics`) and the metrics registry.
 //! - [`cli`]: the command line (`parse`), the wiring of `cfgeo status` and `cfgeo emulator`, and
 //!   the error text.
-//! - [`app`]: wiring of `cfgeo run`, `plan` and `decommission` (anyhow only here, in `cli` and
-//!   in `main`).
+//! - [`app`]: wiring of `cfgeo run`, `plan` and `decommission`, and the `--once`/`plan` pass
+//!   (anyhow only here, in `cli` and in `main`).
 //! - [`config`]: every clap flag struct (every flag also an environment variable), resolved into
 //!   the plain settings each module takes.
 //! - [`model`]: the pure domain vocabulary (regions, pool names, origins).
@@ -20,7 +20,8 @@
 //!   gating, shutdown), its timing, resync jitter, the Event cap.
 //! - [`sources`]: Kubernetes objects in, from a live watch or from manifest files.
 //! - [`events`]: Kubernetes Events about what was written, or why not.
-//! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
+//! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease, and the leadership
+//!   channel the engines take.
 //! - [`memory`]: handing glibc's freed pages back to the system after a pass.
 //! - [`telemetry`]: logging setup and process signals.
 //! - [`status`]: `cfgeo status` and the admin server's `/status` page (read only): which

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod desired;
 pub mod engine;
+pub mod inputs;
 pub mod plan;
 pub mod settings;
 

@@ -229,6 +229,16 @@ impl Inputs {
         }
     }
 
+    /// Waits until every enabled source has listed once (`--once` and `plan` plan from that).
+    pub async fn wait_synced(&mut self) {
+        loop {
+            if self.current().is_some_and(|d| d.synced) {
+                return;
+            }
+            self.changed().await;
+        }
+    }
+
     fn count(&self) -> usize {
         [
             self.ingresses.is_some(),
@@ -441,25 +451,37 @@ pub fn manifest_inputs(
     Ok(inputs)
 }
 
+/// Where the record sources' objects come from and which are read ([`start`]); resolved from
+/// the flags in [`crate::config`].
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    /// --manifests: read these files instead of the cluster.
+    pub manifests: Option<std::path::PathBuf>,
+    /// The enabled source kinds (--source).
+    pub kinds: Vec<crate::records::sources::SourceKind>,
+    /// What the sources read.
+    pub settings: SourceSettings,
+    /// --namespace: the only namespace watched.
+    pub namespace: Option<String>,
+    /// --label-filter as given, sent to the API server.
+    pub label_filter: Option<String>,
+}
+
 /// Which inputs to start: the --manifests files when given, else one watch per source kind on
-/// the cluster (the wiring always has one of the two).
+/// the cluster through `client` (the wiring always has one of the two).
 pub fn start(
-    manifests: Option<&std::path::Path>,
+    spec: InputSpec,
     client: Option<&kube::Client>,
-    kinds: &[crate::records::sources::SourceKind],
-    settings: SourceSettings,
-    namespace: Option<&str>,
-    label_filter: Option<&str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<Inputs, crate::sources::manifests::ManifestError> {
-    Ok(match (manifests, client) {
-        (Some(dir), _) => manifest_inputs(dir, kinds, settings)?,
+    Ok(match (&spec.manifests, client) {
+        (Some(dir), _) => manifest_inputs(dir, &spec.kinds, spec.settings)?,
         (None, Some(k)) => watch_inputs(
             k.clone(),
-            kinds,
-            settings,
-            namespace,
-            label_filter,
+            &spec.kinds,
+            spec.settings,
+            spec.namespace.as_deref(),
+            spec.label_filter.as_deref(),
             shutdown,
         ),
         (None, None) => unreachable!("a source is always set"),
