@@ -120,6 +120,17 @@ def ed_per_hour(n, per_page=100, interval_min=1):
     return (60 // interval_min) * ed_sync(n, per_page)
 
 
+def cpu(phase):
+    """CPU seconds of a memory-benchmark phase, or '-' for runs from before it was measured."""
+    v = phase.get("cpu_s")
+    return "-" if v is None else f"{v:.1f} s"
+
+
+def changes(mem):
+    """The number of status changes of the memory benchmark's third phase (100 before s20)."""
+    return max((x["churn"].get("changes", 100) for x in mem.values()), default=1000)
+
+
 def ed_memory(evidence):
     """external-dns's peak memory from the side-by-side run at 10,000, when there is one."""
     sbs = side_by_side.load(evidence).get(10_000)
@@ -249,6 +260,21 @@ def main():
             f"Services watched, geo engine on | ≤ 64 MiB | {mib(peak)} cold start into an empty "
             f"zone; {mib(m10['restart']['vmhwm_mib'])} restart into the converged zone | "
             f"{yes(peak <= 64)} | {ed_memory(evidence)} |"
+        )
+        steady = max(m10["restart"]["vmrss_mib"], m10["churn"]["vmrss_mib"], m10["cold"]["vmrss_mib"])
+        w(
+            f"| 3b | steady resident memory (VmRSS once quiet) of the same process | ≤ 48 MiB | "
+            f"{mib(m10['cold']['vmrss_mib'])} after the cold start, "
+            f"{mib(m10['restart']['vmrss_mib'])} after the restart, "
+            f"{mib(m10['churn']['vmrss_mib'])} after {fmt_n(m10['churn'].get('changes', 100))} "
+            f"changes | {yes(steady <= 48)} | |"
+        )
+    m100 = mem.get((100_000, ""))
+    if m100:
+        peak = max(m100["restart"]["vmhwm_mib"], m100["churn"]["vmhwm_mib"])
+        w(
+            f"| 3c | peak resident memory, 100,000 Ingresses + 100,000 Services | ≤ 400 MiB | "
+            f"{mib(peak)} | {yes(peak <= 400)} | |"
         )
     p100 = plan.get(100_000)
     if p100:
@@ -482,10 +508,10 @@ def main():
         )
         w(
             "| Ingresses + Services | hostnames (records) | cold: ready / converged (Events "
-            "written) | cold VmHWM | cold VmRSS | restart VmHWM | after 100 changes VmHWM / "
-            "VmRSS |"
+            "written) | cold: CPU | cold VmHWM | cold VmRSS | restart VmHWM / VmRSS | after "
+            f"{fmt_n(changes(mem))} changes: CPU, VmHWM / VmRSS |"
         )
-        w("|---|---|---|---|---|---|---|")
+        w("|---|---|---|---|---|---|---|---|")
         for key in msizes:
             x = mem[key]
             n, label = key
@@ -496,14 +522,15 @@ def main():
             else:
                 cold = (
                     f"{c['ready_s']:.1f} s / {c['converged_s']:.1f} s "
-                    f"({fmt_n(c['kube_events_written'])}) | **{mib(c['vmhwm_mib'])}** | "
-                    f"{mib(c['vmrss_mib'])}"
+                    f"({fmt_n(c['kube_events_written'])}) | {cpu(c)} | "
+                    f"**{mib(c['vmhwm_mib'])}** | {mib(c['vmrss_mib'])}"
                 )
             if c and c.get("records_seeded"):
                 cold = "records seeded², only the geo objects written: " + cold
             w(
                 f"| {head} | {fmt_n(x['hostnames'])} ({fmt_n(x['records'])}) | {cold} | "
-                f"**{mib(r['vmhwm_mib'])}** | {mib(ch['vmhwm_mib'])} / {mib(ch['vmrss_mib'])} |"
+                f"**{mib(r['vmhwm_mib'])}** / **{mib(r['vmrss_mib'])}** | {cpu(ch)}, "
+                f"{mib(ch['vmhwm_mib'])} / **{mib(ch['vmrss_mib'])}** |"
             )
         for key in sorted(k for k in mem if k[1] == "real-kube"):
             x = mem[key]
@@ -512,14 +539,14 @@ def main():
                 f"| {fmt_n(key[0])} + {fmt_n(key[0])} on a **real kube-apiserver** v1.36.3 + etcd "
                 f"v3.7.3³ | {fmt_n(x['hostnames'])} ({fmt_n(x['records'])}) | "
                 f"{c['ready_s']:.1f} s / {c['converged_s']:.1f} s "
-                f"({fmt_n(c['kube_events_written'])}) | **{mib(c['vmhwm_mib'])}** | "
-                f"{mib(c['vmrss_mib'])} | **{mib(r['vmhwm_mib'])}** | "
-                f"{mib(ch['vmhwm_mib'])} / {mib(ch['vmrss_mib'])} |"
+                f"({fmt_n(c['kube_events_written'])}) | {cpu(c)} | **{mib(c['vmhwm_mib'])}** | "
+                f"{mib(c['vmrss_mib'])} | **{mib(r['vmhwm_mib'])}** / **{mib(r['vmrss_mib'])}** | "
+                f"{cpu(ch)}, {mib(ch['vmhwm_mib'])} / **{mib(ch['vmrss_mib'])}** |"
             )
         for label, rows in HISTORY:
             for n, b in sorted(rows.items()):
                 w(
-                    f"| {fmt_n(n)} + {fmt_n(n)}, {label}¹ | | ({fmt_n(b['cold_events'])}) | "
+                    f"| {fmt_n(n)} + {fmt_n(n)}, {label}¹ | | ({fmt_n(b['cold_events'])}) | | "
                     f"**{mib(b['cold_hwm'])}** | | **{mib(b['restart_hwm'])}** | |"
                 )
         w("")
