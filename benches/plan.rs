@@ -31,15 +31,15 @@ fn ip(i: usize, round: usize) -> String {
 
 fn record(id: String, name: String, t: RecordType, content: String) -> DnsRecord {
     DnsRecord {
-        id: id.into(),
-        name: name.into(),
+        id,
+        name,
         proxiable: Some(t.proxiable()),
         record_type: t,
-        content: content.into(),
+        content,
         proxied: false,
         ttl: 1,
         comment: None,
-        tags: Box::default(),
+        tags: vec![],
         priority: None,
     }
 }

@@ -55,15 +55,15 @@ async fn every_subset_operation_passes_prism() {
         content: "192.0.2.2".into(),
         ..rec.clone()
     };
-    c.update_dns_record(&zone.id, &r.id.to_string(), &put)
+    c.update_dns_record(&zone.id, &r.id, &put)
         .await
         .expect("dns_records.update");
-    c.patch_dns_record(&zone.id, &r.id.to_string(), &serde_json::json!({"type": "A", "name": "contract.example.com", "content": "192.0.2.3", "ttl": 300}))
+    c.patch_dns_record(&zone.id, &r.id, &serde_json::json!({"type": "A", "name": "contract.example.com", "content": "192.0.2.3", "ttl": 300}))
         .await
         .expect("dns_records.patch");
     ok(
         "dns_records.delete",
-        c.delete_dns_record(&zone.id, &r.id.to_string()).await,
+        c.delete_dns_record(&zone.id, &r.id).await,
     );
 
     // What cfgeo's managed monitor sends: the LB hostname as Host, for an Ingress reached by IP.

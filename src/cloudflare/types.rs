@@ -74,7 +74,7 @@ macro_rules! open_enum {
         pub enum $name {
             $($(#[$vm])* $var,)+
             /// A value this build does not know yet, kept verbatim.
-            Other(Box<str>),
+            Other(String),
         }
         impl $name {
             /// The wire string.
@@ -84,7 +84,7 @@ macro_rules! open_enum {
         }
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                match s { $($s => Self::$var,)+ other => Self::Other(other.into()) }
+                match s { $($s => Self::$var,)+ other => Self::Other(other.to_string()) }
             }
         }
         impl fmt::Display for $name {
@@ -208,155 +208,34 @@ impl Zone {
     }
 }
 
-/// A DNS record's id. Cloudflare's ids are 32 lower-case hex digits, kept here in 16 bytes
-/// because the zone cache holds one per record; any other text (an emulator or a future
-/// format) is kept as it came. Serialised, compared and ordered as its text.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum DnsRecordId {
-    /// 32 lower-case hex digits, as bytes.
-    Hex([u8; 16]),
-    /// Any other id.
-    Text(Box<str>),
-}
-
-impl DnsRecordId {
-    /// The id of this text.
-    pub fn new(s: &str) -> Self {
-        let b = s.as_bytes();
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        if b.len() == 32 {
-            let mut out = [0u8; 16];
-            let ok = out.iter_mut().enumerate().all(|(i, o)| {
-                match (digit(b[2 * i]), digit(b[2 * i + 1])) {
-                    (Some(h), Some(l)) => {
-                        *o = h << 4 | l;
-                        true
-                    }
-                    _ => false,
-                }
-            });
-            if ok {
-                return Self::Hex(out);
-            }
-        }
-        Self::Text(s.into())
-    }
-
-    /// Calls `f` with the id's text, without allocating.
-    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        match self {
-            Self::Text(s) => f(s),
-            Self::Hex(bytes) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let mut buf = [0u8; 32];
-                for (i, x) in bytes.iter().enumerate() {
-                    buf[2 * i] = HEX[(x >> 4) as usize];
-                    buf[2 * i + 1] = HEX[(x & 15) as usize];
-                }
-                f(std::str::from_utf8(&buf).expect("hex digits are ASCII"))
-            }
-        }
-    }
-}
-
-impl Ord for DnsRecordId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        match (self, other) {
-            // Same-length lower-case hex orders as its bytes.
-            (Self::Hex(a), Self::Hex(b)) => a.cmp(b),
-            _ => self.with_str(|a| other.with_str(|b| a.cmp(b))),
-        }
-    }
-}
-
-impl PartialOrd for DnsRecordId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for DnsRecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_str(|s| f.write_str(s))
-    }
-}
-
-impl fmt::Debug for DnsRecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.with_str(|s| fmt::Debug::fmt(s, f))
-    }
-}
-
-impl From<&str> for DnsRecordId {
-    fn from(s: &str) -> Self {
-        Self::new(s)
-    }
-}
-
-impl From<String> for DnsRecordId {
-    fn from(s: String) -> Self {
-        Self::new(&s)
-    }
-}
-
-impl PartialEq<str> for DnsRecordId {
-    fn eq(&self, other: &str) -> bool {
-        self.with_str(|s| s == other)
-    }
-}
-
-impl PartialEq<&str> for DnsRecordId {
-    fn eq(&self, other: &&str) -> bool {
-        self.with_str(|s| s == *other)
-    }
-}
-
-impl Serialize for DnsRecordId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.with_str(|t| s.serialize_str(t))
-    }
-}
-
-impl<'de> Deserialize<'de> for DnsRecordId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(Self::new(&s))
-    }
-}
-
-/// A DNS record as Cloudflare returns it. The zone cache keeps one per record of the zone
-/// between passes, so its text fields are boxed (no spare capacity) and its id compact.
+/// A DNS record as Cloudflare returns it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DnsRecord {
-    /// Cloudflare's id of the record.
-    pub id: DnsRecordId,
-    /// Fully qualified name, without a trailing dot.
-    pub name: Box<str>,
+    /// Record id.
+    pub id: String,
+    /// Fully qualified name.
+    pub name: String,
     /// Record type.
     #[serde(rename = "type")]
     pub record_type: RecordType,
-    /// Content: an address, a target host name, or TXT text with its quotes.
+    /// Content (address, target, text).
     #[serde(default)]
-    pub content: Box<str>,
-    /// Orange-clouded (traffic goes through Cloudflare's proxy).
+    pub content: String,
+    /// Orange-clouded.
     #[serde(default)]
     pub proxied: bool,
-    /// Whether Cloudflare can proxy the record; absent in some answers.
+    /// Whether the record can be proxied.
     #[serde(default)]
     pub proxiable: Option<bool>,
-    /// TTL in seconds; 1 means automatic.
+    /// TTL; 1 means automatic.
     #[serde(default = "auto_ttl")]
     pub ttl: u32,
-    /// Free-text comment; `None` when the record has none.
+    /// Free-text comment.
     #[serde(default)]
-    pub comment: Option<Box<str>>,
-    /// `name:value` tags; boxed, as the cache holds one list per record.
+    pub comment: Option<String>,
+    /// `name:value` tags.
     #[serde(default)]
-    pub tags: Box<[String]>,
+    pub tags: Vec<String>,
     /// MX/SRV priority.
     #[serde(default)]
     pub priority: Option<u16>,
@@ -395,14 +274,14 @@ pub struct DnsRecordInput {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecordId {
     /// Record id.
-    pub id: DnsRecordId,
+    pub id: String,
 }
 
 /// A PUT or PATCH inside a batch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BatchUpdate {
     /// Record id.
-    pub id: DnsRecordId,
+    pub id: String,
     /// New values.
     #[serde(flatten)]
     pub record: DnsRecordInput,
@@ -960,34 +839,5 @@ mod tests {
             legacy_id: Some("pro".into()),
         });
         assert_eq!(z.batch_limit(), 3500);
-    }
-
-    #[test]
-    fn record_ids_keep_their_text_and_order() {
-        let hex = "023e105f4ecef8ad9ca31a8372d0c353";
-        let id: DnsRecordId = serde_json::from_str(&format!("\"{hex}\"")).unwrap();
-        assert!(
-            matches!(id, DnsRecordId::Hex(_)),
-            "a Cloudflare id is kept in 16 bytes"
-        );
-        assert_eq!(id.to_string(), hex);
-        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{hex}\""));
-        // Upper case, other lengths and other text stay as they came.
-        for text in ["023E105F4ECEF8AD9CA31A8372D0C353", "rec-7", "", "023e105f"] {
-            let other = DnsRecordId::new(text);
-            assert!(matches!(other, DnsRecordId::Text(_)), "{text}");
-            assert_eq!(other.to_string(), text);
-        }
-        // Order is the text's order, across both forms.
-        let mut ids: Vec<DnsRecordId> =
-            ["ffff", hex, "00ff", "a", "0000000000000000000000000000000f"]
-                .into_iter()
-                .map(DnsRecordId::new)
-                .collect();
-        let mut texts: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-        ids.sort();
-        texts.sort();
-        assert_eq!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), texts);
-        assert_eq!(DnsRecordId::new(hex), *hex);
     }
 }

@@ -3,9 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::cloudflare::types::{
-    BatchRequest, BatchResult, BatchUpdate, DnsRecord, DnsRecordId, RecordId,
-};
+use crate::cloudflare::types::{BatchRequest, BatchResult, BatchUpdate, DnsRecord, RecordId};
 use crate::cloudflare::{Client, CloudflareError};
 use crate::model::ObjectRef;
 
@@ -239,15 +237,15 @@ fn rejected(g: &ChangeGroup, e: &CloudflareError) -> Rejected {
 /// Folds a batch answer into the cached zone: deleted ids out, overwritten records replaced,
 /// created records in.
 pub fn update_cache(cache: &mut Vec<DnsRecord>, res: BatchResult) {
-    let mut changed: BTreeMap<&DnsRecordId, Option<&DnsRecord>> = BTreeMap::new();
+    let mut changed: BTreeMap<&str, Option<&DnsRecord>> = BTreeMap::new();
     for r in &res.deletes {
-        changed.insert(&r.id, None);
+        changed.insert(r.id.as_str(), None);
     }
     for r in res.patches.iter().chain(&res.puts) {
-        changed.insert(&r.id, Some(r));
+        changed.insert(r.id.as_str(), Some(r));
     }
     if !changed.is_empty() {
-        cache.retain_mut(|r| match changed.get(&r.id) {
+        cache.retain_mut(|r| match changed.get(r.id.as_str()) {
             None => true,
             Some(None) => false,
             Some(Some(new)) => {

@@ -761,13 +761,13 @@ impl<'p, 'a> Ctx<'p, 'a> {
             if want.differs(r) {
                 ops.push(Op::Update {
                     old: r.clone(),
-                    new: want.input(&r.name, &r.record_type, r.content.to_string(), r.priority),
+                    new: want.input(&r.name, &r.record_type, r.content.clone(), r.priority),
                 });
             }
         };
         if let ([r], [target]) = (set.cur, w.targets.as_slice()) {
             // The usual case, without sorting or allocating.
-            if *r.content == **target || record_key(r) == canon(target) {
+            if r.content == *target || record_key(r) == canon(target) {
                 kept(r, &mut changes);
             } else {
                 let d = canon(target);

@@ -688,15 +688,15 @@ mod tests {
 
     fn txt(name: &str, content: &str) -> DnsRecord {
         DnsRecord {
-            id: format!("id-{name}-{}", content.len()).into(),
-            name: name.into(),
+            id: format!("id-{name}-{}", content.len()),
+            name: name.to_string(),
             record_type: RecordType::Txt,
-            content: content.into(),
+            content: content.to_string(),
             proxied: false,
             proxiable: Some(false),
             ttl: 1,
             comment: None,
-            tags: Box::default(),
+            tags: vec![],
             priority: None,
         }
     }

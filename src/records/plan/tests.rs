@@ -7,7 +7,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use crate::cloudflare::types::DnsRecordId;
 use crate::records::endpoint::CfProps;
 use crate::records::registry::{Labels, parse};
 
@@ -55,7 +54,7 @@ fn rec(id: &str, name: &str, t: RecordType, content: &str) -> DnsRecord {
         proxied: false,
         ttl: 1,
         comment: None,
-        tags: Box::default(),
+        tags: vec![],
         priority: None,
     }
 }
@@ -86,17 +85,17 @@ fn zone() -> ZoneRef {
     }
 }
 
-fn from_input(id: DnsRecordId, i: &DnsRecordInput) -> DnsRecord {
+fn from_input(id: String, i: &DnsRecordInput) -> DnsRecord {
     DnsRecord {
         id,
-        name: i.name.as_str().into(),
+        name: i.name.clone(),
         record_type: i.record_type.clone(),
-        content: i.content.as_str().into(),
+        content: i.content.clone(),
         proxied: i.proxied,
         proxiable: Some(i.record_type.proxiable()),
         ttl: i.ttl,
-        comment: i.comment.as_deref().map(Into::into),
-        tags: i.tags.clone().into(),
+        comment: i.comment.clone(),
+        tags: i.tags.clone(),
         priority: i.priority,
     }
 }
@@ -133,11 +132,11 @@ pub(super) fn apply_to(current: &[DnsRecord], plan: &Plan) -> Vec<DnsRecord> {
                 let dup = out.iter().any(|x| {
                     x.name.eq_ignore_ascii_case(&i.name)
                         && x.record_type == i.record_type
-                        && *x.content == *i.content
+                        && x.content == i.content
                         && x.priority == i.priority
                 });
                 assert!(!dup, "identical record exists: {i:?}");
-                out.push(from_input(format!("new-{next}").into(), i));
+                out.push(from_input(format!("new-{next}"), i));
                 next += 1;
             }
         }
@@ -235,7 +234,7 @@ fn cases() -> Vec<Case> {
     let mut tagged = a(app, &["1.1.1.1"], "web");
     tagged.props.tags = vec!["a:1".into(), "b:2".into()];
     let mut tagged_cur = rec("r1", app, RecordType::A, "1.1.1.1");
-    tagged_cur.tags = vec!["b:2".into(), "a:1".into()].into();
+    tagged_cur.tags = vec!["b:2".into(), "a:1".into()];
     let mut empty_comment = a(app, &["1.1.1.1"], "web");
     empty_comment.props.comment = Some(String::new());
     let mut mx = ep(app, RecordType::Mx, &["10 mail.example.com"], "web");
@@ -1063,7 +1062,7 @@ const HOSTS: &[&str] = &["lb.example.net", "lb2.example.net"];
 
 struct World {
     /// Ids of records (and TXTs) that are ours.
-    ours: HashSet<DnsRecordId>,
+    ours: HashSet<String>,
     /// Names holding a managed record (A, AAAA, CNAME) that is not ours.
     foreign_names: HashSet<String>,
     /// (name, type) sets with records of ours.
@@ -1153,7 +1152,7 @@ fn random_world_with(
                     ME,
                     pick(rng, &["x", "y"]),
                 ));
-                world.ours.insert(tid.into());
+                world.ours.insert(tid);
             }
             // Ours, old format only (never for AAAA: it would not be ours).
             3 => {
@@ -1170,7 +1169,7 @@ fn random_world_with(
                     world.ours.extend(ids);
                     let tid = next_id();
                     current.push(txt(&tid, &n, ME, "x"));
-                    world.ours.insert(tid.into());
+                    world.ours.insert(tid);
                 }
             }
             // Foreign: no TXT.
@@ -1226,7 +1225,7 @@ fn random_world_with(
             10 => {
                 let tid = next_id();
                 current.push(txt(&tid, &naming.txt_name(name, &t, ZONE), ME, "y"));
-                world.ours.insert(tid.into());
+                world.ours.insert(tid);
             }
             // Ours AAAA beside a foreign A.
             _ => {
@@ -1239,7 +1238,7 @@ fn random_world_with(
                     ME,
                     "x",
                 ));
-                world.ours.insert(tid.into());
+                world.ours.insert(tid);
                 records(&RecordType::A, rng, &mut current);
                 world.foreign_names.insert(name.to_string());
             }
@@ -1251,7 +1250,7 @@ fn random_world_with(
     {
         world
             .ours_sets
-            .insert((r.name.to_string(), r.record_type.clone()));
+            .insert((r.name.clone(), r.record_type.clone()));
     }
     let mut desired = Vec::new();
     for name in NAMES {
@@ -1375,7 +1374,7 @@ fn the_property_check_can_fail() {
         .expect("a foreign record");
     let bad = Plan {
         groups: vec![ChangeGroup {
-            name: foreign.name.to_string(),
+            name: foreign.name.clone(),
             object: None,
             ops: vec![Op::Delete(foreign.clone())],
         }],
