@@ -1,16 +1,19 @@
 //! Record planner benchmark: 100,000 desired endpoints against 100,000 current records and
 //! their 100,000 ownership TXTs, with about 1% of the names changed. Times `plan()` on one
-//! thread and writes docs/benchmarks/records-plan.md. Run: `cargo bench --bench plan`.
+//! thread, measures the heap it holds at its peak beyond its inputs (what a pass adds to the
+//! resident set; a counting allocator, on only for that one extra run), and writes
+//! docs/benchmarks/records-plan.md. Run: `cargo bench --bench plan`.
 //!
 //! `CFGEO_BENCH_N` changes the size (the report is written only at the default, 100,000);
 //! every run also writes `plan-N.json` under `CFGEO_EVIDENCE_DIR` (default `target/evidence`)
 //! for scripts/performance.py.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use cfgeo::cloudflare::types::{DnsRecord, RecordType};
-use cfgeo::model::ObjectRef;
 use cfgeo::records::plan::{PlanSettings, Policy, plan};
 use cfgeo::records::registry::{Labels, TxtNaming};
 use cfgeo::records::zone::{DomainFilter, ZoneRef};
@@ -19,6 +22,60 @@ use cfgeo::records::{CfProps, Endpoint};
 const DEFAULT_N: usize = 100_000;
 const RUNS: usize = 11;
 const GOAL_MS: f64 = 250.0;
+
+/// The system allocator, counting live bytes and their peak while `COUNTING` is set.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Relaxed) + by;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only counters are added.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            grew(l.size());
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(l.size(), Relaxed);
+        }
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            if new >= l.size() {
+                grew(new - l.size());
+            } else {
+                LIVE.fetch_sub(l.size() - new, Relaxed);
+            }
+        }
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Peak bytes allocated while `f` runs and its result is alive, beyond what was live before.
+/// Frees of memory allocated earlier are not counted against it, so this is an upper bound.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> usize {
+    LIVE.store(0, Relaxed);
+    PEAK.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let out = f();
+    COUNTING.store(false, Relaxed);
+    drop(out);
+    PEAK.load(Relaxed)
+}
 
 fn ip(i: usize, round: usize) -> String {
     format!(
@@ -72,12 +129,8 @@ fn world(n: usize) -> (Vec<Endpoint>, Vec<DnsRecord>) {
             ttl: None,
             props: CfProps::default(),
             resource,
-            object: ObjectRef {
-                kind: "Ingress".into(),
-                namespace: "shop".into(),
-                name: format!("web-{i}"),
-                uid: None,
-            },
+            kind: "Ingress",
+            uid: None,
         };
         match change {
             // The address changed: delete + create.
@@ -121,6 +174,11 @@ fn main() {
     let (groups, ops, owned) = (p.groups.len(), p.op_count(), p.owned);
     drop(p);
 
+    // What one pass holds beyond its inputs (the planner's index and the plan).
+    let heap = peak_heap(|| plan(&desired, &current, &zone, &settings));
+    let heap_mib = heap as f64 / (1024.0 * 1024.0);
+    let heap_per_name = heap as f64 / n as f64;
+
     let mut times: Vec<Duration> = (0..RUNS)
         .map(|_| {
             let t0 = Instant::now();
@@ -162,6 +220,8 @@ fn main() {
         "groups": groups,
         "ops": ops,
         "owned": owned,
+        "peak_heap_mib": heap_mib,
+        "peak_heap_bytes_per_endpoint": heap_per_name,
         "cpu": cpu,
         "cores": cores,
     });
@@ -188,7 +248,8 @@ TTL configured, proxied.\n\n\
 | `plan()` median of {RUNS} runs | < {GOAL_MS:.0} ms | {median:.1} ms ({verdict}) |\n\
 | fastest / slowest run | - | {min:.1} ms / {max:.1} ms |\n\
 | change groups / record operations | - | {groups} / {ops} |\n\
-| record sets owned after the plan | - | {owned} |\n\n\
+| record sets owned after the plan | - | {owned} |\n\
+| heap held by `plan()` at its peak, beyond its inputs | - | {heap_mib:.1} MiB ({heap_per_name:.0} B per endpoint) |\n\n\
 Machine: {cpu}, {cores} logical CPUs visible, {} {}, 1-minute load average {load} at the \
 end of the runs (other builds share the machine). Wall-clock time measured with \
 `std::time::Instant` around each call, after one warm-up run.\n",

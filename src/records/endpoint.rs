@@ -35,13 +35,43 @@ pub struct Endpoint {
     /// Cloudflare properties.
     pub props: CfProps,
     /// external-dns `resource` label: `ingress/<ns>/<name>`, `service/<ns>/<name>`,
-    /// `crd/<ns>/<name>`, `httproute/<ns>/<name>`...
+    /// `crd/<ns>/<name>`, `httproute/<ns>/<name>`... It also names the object that asked for
+    /// the record (see [`Endpoint::object`]), so that is not stored twice.
     pub resource: String,
-    /// The object to report Events on.
-    pub object: ObjectRef,
+    /// Kind of that object (`Ingress`, `Service`, `DNSEndpoint`, `HTTPRoute`...).
+    pub kind: &'static str,
+    /// UID of that object, when known (Events need it to attach).
+    pub uid: Option<String>,
 }
 
 impl Endpoint {
+    /// The object to report Events on, read from `kind`, `resource` and `uid`.
+    pub fn object(&self) -> ObjectRef {
+        let (namespace, name) = self.namespace_name();
+        ObjectRef {
+            kind: self.kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid: self.uid.clone(),
+        }
+    }
+
+    /// The object's identity as [`ObjectRef`] orders it (kind, namespace, name, uid), without
+    /// building one.
+    pub fn object_key(&self) -> (&'static str, &str, &str, Option<&str>) {
+        let (namespace, name) = self.namespace_name();
+        (self.kind, namespace, name, self.uid.as_deref())
+    }
+
+    /// `<label>/<namespace>/<name>`: neither part can hold a `/`.
+    fn namespace_name(&self) -> (&str, &str) {
+        let mut parts = self.resource.splitn(3, '/').skip(1);
+        (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        )
+    }
+
     /// Sorts and deduplicates `targets` into canonical order.
     pub fn canonicalize_targets(&mut self) {
         for t in &mut self.targets {
@@ -96,6 +126,37 @@ pub fn same_targets(a: &[String], b: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_object_is_read_from_the_resource_label() {
+        let ep = Endpoint {
+            name: "a.example.com".into(),
+            record_type: RecordType::A,
+            targets: vec!["192.0.2.1".into()],
+            ttl: None,
+            props: CfProps::default(),
+            resource: "httproute/team-a.prod/web-1".into(),
+            kind: "HTTPRoute",
+            uid: Some("u-1".into()),
+        };
+        let obj = ep.object();
+        assert_eq!(
+            (obj.kind.as_str(), obj.namespace.as_str(), obj.name.as_str()),
+            ("HTTPRoute", "team-a.prod", "web-1")
+        );
+        assert_eq!(obj.uid.as_deref(), Some("u-1"));
+        assert_eq!(
+            ep.object_key(),
+            ("HTTPRoute", "team-a.prod", "web-1", Some("u-1"))
+        );
+        // Ordered as ObjectRef orders: a namespace that is a prefix of another sorts first.
+        let mut other = ep.clone();
+        other.resource = "httproute/team-a/web-1".into();
+        assert_eq!(
+            ep.object_key().cmp(&other.object_key()),
+            ep.object().cmp(&other.object())
+        );
+    }
 
     #[test]
     fn canonical_forms_compare_equal() {

@@ -505,7 +505,7 @@ fn assign_zones<'e>(
         match place(&ep.name, zones, domains) {
             Placement::Zone(i) => by_zone[i].push(ep),
             Placement::NoZone => notices.push(Notice {
-                object: ep.object.clone(),
+                object: ep.object(),
                 severity: Severity::Warning,
                 reason: "NoZone".into(),
                 message: no_zone_message(&ep.name, zones),

@@ -457,9 +457,9 @@ struct Ctx<'p, 'a> {
 }
 
 impl<'p, 'a> Ctx<'p, 'a> {
-    fn notice(&mut self, object: &ObjectRef, reason: &str, message: String) {
+    fn notice(&mut self, ep: &Endpoint, reason: &str, message: String) {
         self.notices.push(Notice {
-            object: object.clone(),
+            object: ep.object(),
             severity: Severity::Warning,
             reason: reason.to_string(),
             message,
@@ -519,7 +519,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
             .iter()
             .all(|x| x.cur.is_empty() || x.owner == Owner::Ours);
         let mut ops = Vec::new();
-        let mut object: Option<&ObjectRef> = None;
+        let mut object: Option<&Endpoint> = None;
         let mut deferred = Vec::new();
 
         for (k, set) in sets.iter_mut().enumerate() {
@@ -545,7 +545,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
                             set.t,
                             describe(&set.owner)
                         );
-                        self.notice(&w.object, refusal(&set.owner), msg);
+                        self.notice(w, refusal(&set.owner), msg);
                         continue;
                     }
                     self.owned += 1;
@@ -553,7 +553,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
                         let before = ops.len();
                         self.update_set(name, txts, set, w, &mut ops);
                         if ops.len() > before && object.is_none() {
-                            object = Some(&w.object);
+                            object = Some(w);
                         }
                     }
                 }
@@ -578,14 +578,14 @@ impl<'p, 'a> Ctx<'p, 'a> {
                     other.t,
                     describe(&other.owner)
                 );
-                self.notice(&w.object, refusal(&other.owner), msg);
+                self.notice(w, refusal(&other.owner), msg);
                 continue;
             }
             if let Owner::Other(o) = sets[k].owner {
                 let msg = format!(
                     "{name}: not creating {t}: its ownership TXT names owner {o:?}, not {owner_id:?}"
                 );
-                self.notice(&w.object, "OwnedByOther", msg);
+                self.notice(w, "OwnedByOther", msg);
                 continue;
             }
             let staying = others
@@ -593,13 +593,13 @@ impl<'p, 'a> Ctx<'p, 'a> {
                 .copied()
                 .filter(|r| !old_txts.iter().any(|o| o.id == r.id));
             if let Some((reason, msg)) = self.blocked(name, &t, &sets, staying, deletes_ok) {
-                self.notice(&w.object, reason, msg);
+                self.notice(w, reason, msg);
                 continue;
             }
             self.create_set(name, txts, &t, w, &mut ops);
             self.owned += 1;
             if object.is_none() {
-                object = Some(&w.object);
+                object = Some(w);
             }
         }
         ops.extend(old_txts.into_iter().map(|r| Op::Delete(r.clone())));
@@ -611,7 +611,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
         ops.shrink_to_fit();
         Some(ChangeGroup {
             name: name.to_string(),
-            object: object.cloned(),
+            object: object.map(Endpoint::object),
             ops,
         })
     }
@@ -625,7 +625,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
                     .cmp(&b.record_type)
                     .then_with(|| create_order(a, b))
                     .then_with(|| a.resource.cmp(&b.resource))
-                    .then_with(|| a.object.cmp(&b.object))
+                    .then_with(|| (a.kind, &a.uid).cmp(&(b.kind, &b.uid)))
                     // Total order, so the winner never depends on the input order.
                     .then_with(|| a.targets.cmp(&b.targets))
                     .then_with(|| a.ttl.cmp(&b.ttl))
@@ -642,7 +642,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
         cands.retain(|ep| match invalid(ep) {
             Some(why) => {
                 self.notices.push(Notice {
-                    object: ep.object.clone(),
+                    object: ep.object(),
                     severity: Severity::Warning,
                     reason: "InvalidRecord".into(),
                     message: format!("{name} ({}): {why}", ep.record_type),
@@ -657,14 +657,17 @@ impl<'p, 'a> Ctx<'p, 'a> {
             let other = cands
                 .iter()
                 .filter(|e| !is_cname(e))
-                .min_by(|a, b| (&a.record_type, &a.object).cmp(&(&b.record_type, &b.object)))
+                .min_by(|a, b| {
+                    (&a.record_type, a.object_key()).cmp(&(&b.record_type, b.object_key()))
+                })
                 .expect("a non-CNAME candidate");
             let msg = format!(
                 "{name}: CNAME discarded because {} also asks for a {} record at this name",
-                other.object, other.record_type
+                other.object(),
+                other.record_type
             );
             for e in cands.iter().filter(|e| is_cname(e)) {
-                self.notice(&e.object, "RecordTypeConflict", msg.clone());
+                self.notice(e, "RecordTypeConflict", msg.clone());
             }
             cands.retain(|e| !is_cname(e));
         }
@@ -707,9 +710,11 @@ impl<'p, 'a> Ctx<'p, 'a> {
             };
             let msg = format!(
                 "{name} ({}) is also claimed by {} ({}), which {why}; this object's targets are not published",
-                set.t, w.object, w.resource
+                set.t,
+                w.object(),
+                w.resource
             );
-            self.notice(&e.object, "HostnameConflict", msg);
+            self.notice(e, "HostnameConflict", msg);
         }
         Some(w)
     }

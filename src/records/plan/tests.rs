@@ -30,7 +30,8 @@ fn ep(name: &str, t: RecordType, targets: &[&str], object: &str) -> Endpoint {
         ttl: None,
         props: CfProps::default(),
         resource: format!("ingress/default/{object}"),
-        object: obj(object),
+        kind: "Ingress",
+        uid: None,
     };
     e.canonicalize_targets();
     e

@@ -114,7 +114,8 @@ fn entry(
         ttl,
         props,
         resource: resource.to_string(),
-        object: obj.clone(),
+        kind: "DNSEndpoint",
+        uid: obj.uid.clone(),
     })
 }
 

@@ -249,6 +249,7 @@ pub fn from_routes<R: GatewayRoute>(
         }
 
         let mut rec = ObjectRecords::new(
+            R::KIND,
             &obj,
             resource_label(R::RESOURCE_KIND, &obj),
             ann.ttl,

@@ -123,7 +123,13 @@ pub fn ingress_output(ing: &Ingress, s: &SourceSettings) -> SourceOutput {
         return out;
     }
 
-    let mut rec = ObjectRecords::new(&obj, resource_label("ingress", &obj), ann.ttl, ann.props);
+    let mut rec = ObjectRecords::new(
+        "Ingress",
+        &obj,
+        resource_label("ingress", &obj),
+        ann.ttl,
+        ann.props,
+    );
     for h in &hosts {
         rec.add(h, &targets);
     }
@@ -424,7 +430,7 @@ mod tests {
             run(&items, s)
                 .endpoints
                 .into_iter()
-                .map(|e| e.object.name)
+                .map(|e| e.object().name)
                 .collect()
         };
         let sel = |x: &str| Some(LabelSelector::parse(x).expect("selector"));

@@ -333,7 +333,8 @@ fn lb_targets<'e>(
 
 /// One object's endpoints, one per (name, type), as external-dns's `EndpointsForHostname`.
 struct ObjectRecords {
-    obj: ObjectRef,
+    kind: &'static str,
+    uid: Option<String>,
     resource: String,
     ttl: Option<u32>,
     props: CfProps,
@@ -341,9 +342,16 @@ struct ObjectRecords {
 }
 
 impl ObjectRecords {
-    fn new(obj: &ObjectRef, resource: String, ttl: Option<u32>, props: CfProps) -> Self {
+    fn new(
+        kind: &'static str,
+        obj: &ObjectRef,
+        resource: String,
+        ttl: Option<u32>,
+        props: CfProps,
+    ) -> Self {
         Self {
-            obj: obj.clone(),
+            kind,
+            uid: obj.uid.clone(),
             resource,
             ttl,
             props,
@@ -369,7 +377,8 @@ impl ObjectRecords {
                 ttl: self.ttl,
                 props: self.props.clone(),
                 resource: self.resource.clone(),
-                object: self.obj.clone(),
+                kind: self.kind,
+                uid: self.uid.clone(),
             });
         ep.targets.extend(targets.iter().cloned());
     }
@@ -404,7 +413,6 @@ mod testutil {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use crate::cloudflare::types::RecordType;
-    use crate::model::ObjectRef;
     use crate::records::endpoint::{CfProps, Endpoint};
 
     pub fn meta(ns: &str, name: &str, labels: &[(&str, &str)], ann: &[(&str, &str)]) -> ObjectMeta {
@@ -429,7 +437,7 @@ mod testutil {
         name: &str,
         rt: &str,
         targets: &[&str],
-        kind: &str,
+        kind: &'static str,
         res: &str,
         ns: &str,
         obj: &str,
@@ -441,12 +449,8 @@ mod testutil {
             ttl: None,
             props: CfProps::default(),
             resource: format!("{res}/{ns}/{obj}"),
-            object: ObjectRef {
-                kind: kind.into(),
-                namespace: ns.into(),
-                name: obj.into(),
-                uid: None,
-            },
+            kind,
+            uid: None,
         }
     }
 }

@@ -162,7 +162,13 @@ pub fn service_output(svc: &Service, s: &SourceSettings) -> SourceOutput {
         }
     };
 
-    let mut rec = ObjectRecords::new(&obj, resource_label("service", &obj), ann.ttl, ann.props);
+    let mut rec = ObjectRecords::new(
+        "Service",
+        &obj,
+        resource_label("service", &obj),
+        ann.ttl,
+        ann.props,
+    );
     for h in &ann.hostnames {
         rec.add(h, &external);
     }
