@@ -96,7 +96,7 @@ fn record(id: String, name: String, t: RecordType, content: String) -> DnsRecord
         proxied: false,
         ttl: 1,
         comment: None,
-        tags: vec![],
+        tags: Box::default(),
         priority: None,
     }
 }
@@ -128,7 +128,7 @@ fn world(n: usize) -> (Vec<Endpoint>, Vec<DnsRecord>) {
             targets: vec![ip(i, 0)],
             ttl: None,
             props: CfProps::default(),
-            resource,
+            resource: resource.into(),
             kind: "Ingress",
             uid: None,
         };

@@ -37,11 +37,11 @@ pub struct Endpoint {
     /// external-dns `resource` label: `ingress/<ns>/<name>`, `service/<ns>/<name>`,
     /// `crd/<ns>/<name>`, `httproute/<ns>/<name>`... It also names the object that asked for
     /// the record (see [`Endpoint::object`]), so that is not stored twice.
-    pub resource: String,
+    pub resource: Box<str>,
     /// Kind of that object (`Ingress`, `Service`, `DNSEndpoint`, `HTTPRoute`...).
     pub kind: &'static str,
     /// UID of that object, when known (Events need it to attach).
-    pub uid: Option<String>,
+    pub uid: Option<Box<str>>,
 }
 
 impl Endpoint {
@@ -52,7 +52,7 @@ impl Endpoint {
             kind: self.kind.to_string(),
             namespace: namespace.to_string(),
             name: name.to_string(),
-            uid: self.uid.clone(),
+            uid: self.uid.as_deref().map(str::to_string),
         }
     }
 

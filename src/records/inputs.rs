@@ -157,10 +157,10 @@ impl Inputs {
             return None;
         }
         endpoints.sort_by(|a, b| {
-            (a.name.as_str(), a.record_type.as_str(), a.resource.as_str()).cmp(&(
+            (a.name.as_str(), a.record_type.as_str(), &*a.resource).cmp(&(
                 b.name.as_str(),
                 b.record_type.as_str(),
-                b.resource.as_str(),
+                &*b.resource,
             ))
         });
         notices.sort();

@@ -695,7 +695,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
             None
         };
         let w = keep
-            .and_then(|r| set.cands.iter().copied().find(|e| e.resource == r))
+            .and_then(|r| set.cands.iter().copied().find(|e| &*e.resource == r))
             .unwrap_or(first);
         // An exact duplicate of the winner lost nothing: no notice.
         for e in set
@@ -703,7 +703,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
             .iter()
             .filter(|e| !std::ptr::eq(**e, w) && ***e != *w)
         {
-            let why = if keep == Some(w.resource.as_str()) {
+            let why = if keep == Some(&*w.resource) {
                 "already owns the record"
             } else {
                 "comes first (fewer targets, then lowest target)"
@@ -831,7 +831,7 @@ impl<'p, 'a> Ctx<'p, 'a> {
         let Some(deciding) = txts.of(&set.t) else {
             return;
         };
-        if deciding.resource == w.resource.as_str() {
+        if deciding.resource == *w.resource {
             return;
         }
         let owner_id = self.s.owner_id.as_str();
@@ -873,8 +873,8 @@ impl<'p, 'a> Ctx<'p, 'a> {
         let owner_id = self.s.owner_id.as_str();
         let mut typed = txts.typed(t).filter(|x| x.owner == owner_id);
         let first = typed.next();
-        if first.is_some_and(|x| x.resource == w.resource.as_str())
-            || typed.any(|x| x.resource == w.resource.as_str())
+        if first.is_some_and(|x| x.resource == *w.resource)
+            || typed.any(|x| x.resource == *w.resource)
         {
             return;
         }

@@ -696,7 +696,7 @@ mod tests {
             proxiable: Some(false),
             ttl: 1,
             comment: None,
-            tags: vec![],
+            tags: Box::default(),
             priority: None,
         }
     }

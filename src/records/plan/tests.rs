@@ -29,7 +29,7 @@ fn ep(name: &str, t: RecordType, targets: &[&str], object: &str) -> Endpoint {
         targets: targets.iter().map(|t| t.to_string()).collect(),
         ttl: None,
         props: CfProps::default(),
-        resource: format!("ingress/default/{object}"),
+        resource: format!("ingress/default/{object}").into(),
         kind: "Ingress",
         uid: None,
     };
@@ -55,7 +55,7 @@ fn rec(id: &str, name: &str, t: RecordType, content: &str) -> DnsRecord {
         proxied: false,
         ttl: 1,
         comment: None,
-        tags: vec![],
+        tags: Box::default(),
         priority: None,
     }
 }
@@ -95,8 +95,8 @@ fn from_input(id: String, i: &DnsRecordInput) -> DnsRecord {
         proxied: i.proxied,
         proxiable: Some(i.record_type.proxiable()),
         ttl: i.ttl,
-        comment: i.comment.clone(),
-        tags: i.tags.clone(),
+        comment: i.comment.as_deref().map(Into::into),
+        tags: i.tags.clone().into(),
         priority: i.priority,
     }
 }
@@ -235,7 +235,7 @@ fn cases() -> Vec<Case> {
     let mut tagged = a(app, &["1.1.1.1"], "web");
     tagged.props.tags = vec!["a:1".into(), "b:2".into()];
     let mut tagged_cur = rec("r1", app, RecordType::A, "1.1.1.1");
-    tagged_cur.tags = vec!["b:2".into(), "a:1".into()];
+    tagged_cur.tags = vec!["b:2".into(), "a:1".into()].into();
     let mut empty_comment = a(app, &["1.1.1.1"], "web");
     empty_comment.props.comment = Some(String::new());
     let mut mx = ep(app, RecordType::Mx, &["10 mail.example.com"], "web");

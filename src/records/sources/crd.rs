@@ -113,9 +113,9 @@ fn entry(
         targets,
         ttl,
         props,
-        resource: resource.to_string(),
+        resource: resource.into(),
         kind: "DNSEndpoint",
-        uid: obj.uid.clone(),
+        uid: obj.uid.as_deref().map(Into::into),
     })
 }
 

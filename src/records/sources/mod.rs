@@ -137,10 +137,11 @@ impl SourceSettings {
 /// of the object itself, derived once when the object arrives (docs/performance.md §3).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectOutput {
-    /// Its endpoints (shared with the desired state of each pass, never copied).
-    pub endpoints: Vec<Arc<Endpoint>>,
+    /// Its endpoints (shared with the desired state of each pass, never copied). Boxed slices:
+    /// kept for as long as the object is watched, they never grow.
+    pub endpoints: Box<[Arc<Endpoint>]>,
     /// Its notices.
-    pub notices: Vec<Notice>,
+    pub notices: Box<[Notice]>,
 }
 
 impl ObjectOutput {
@@ -152,13 +153,14 @@ impl ObjectOutput {
 
 impl From<SourceOutput> for ObjectOutput {
     fn from(o: SourceOutput) -> Self {
-        // Collected into a fresh Vec: `collect` would reuse the source's buffer, sized for
+        // Collected into a fresh buffer: `collect` would reuse the source's, sized for
         // endpoints rather than pointers, and keep it for as long as the object is watched.
         let mut endpoints = Vec::with_capacity(o.endpoints.len());
         endpoints.extend(o.endpoints.into_iter().map(Arc::new));
-        let mut notices = o.notices;
-        notices.shrink_to_fit();
-        Self { endpoints, notices }
+        Self {
+            endpoints: endpoints.into_boxed_slice(),
+            notices: o.notices.into_boxed_slice(),
+        }
     }
 }
 
@@ -181,8 +183,8 @@ impl SourceOutput {
 
     fn finish(&mut self) {
         self.endpoints.sort_by(|a, b| {
-            (a.name.as_str(), a.record_type.as_str(), a.resource.as_str())
-                .cmp(&(b.name.as_str(), b.record_type.as_str(), b.resource.as_str()))
+            (a.name.as_str(), a.record_type.as_str(), &*a.resource)
+                .cmp(&(b.name.as_str(), b.record_type.as_str(), &*b.resource))
                 .then_with(|| a.targets.cmp(&b.targets))
         });
         // Stable: within one object, notices keep the order they were found in.
@@ -376,9 +378,9 @@ impl ObjectRecords {
                 targets: Vec::new(),
                 ttl: self.ttl,
                 props: self.props.clone(),
-                resource: self.resource.clone(),
+                resource: self.resource.as_str().into(),
                 kind: self.kind,
-                uid: self.uid.clone(),
+                uid: self.uid.as_deref().map(Into::into),
             });
         ep.targets.extend(targets.iter().cloned());
     }
@@ -448,7 +450,7 @@ mod testutil {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             ttl: None,
             props: CfProps::default(),
-            resource: format!("{res}/{ns}/{obj}"),
+            resource: format!("{res}/{ns}/{obj}").into(),
             kind,
             uid: None,
         }
