@@ -677,13 +677,19 @@ def main():
     )
     psizes = sorted(plan)
     if psizes:
-        w("| desired endpoints | current records | median | fastest / slowest | change groups / operations |")
-        w("|---|---|---|---|---|")
+        w(
+            "| desired endpoints | current records | median | fastest / slowest | "
+            "change groups / operations | heap held at its peak, beyond its inputs |"
+        )
+        w("|---|---|---|---|---|---|")
         for n in psizes:
             x = plan[n]
+            # Older evidence files have no heap figure.
+            heap = x.get("peak_heap_mib")
+            heap = "-" if heap is None else f"{heap:.1f} MiB"
             w(
                 f"| {fmt_n(n)} | {fmt_n(x['current_records'])} | **{x['median_ms']:.1f} ms** | "
-                f"{x['min_ms']:.1f} / {x['max_ms']:.1f} ms | {x['groups']} / {x['ops']} |"
+                f"{x['min_ms']:.1f} / {x['max_ms']:.1f} ms | {x['groups']} / {x['ops']} | {heap} |"
             )
         w("")
         parts = []
