@@ -114,7 +114,7 @@ fn entry(
         ttl,
         props,
         resource: resource.into(),
-        kind: "DNSEndpoint",
+        kind: <DNSEndpoint as k8s_openapi::Resource>::KIND,
         uid: obj.uid.as_deref().map(Into::into),
     })
 }

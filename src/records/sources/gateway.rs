@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    ObjectRecords, SourceOutput, SourceSettings, annotations, labels, object_ref, resource_label,
-    selected, sorted, valid_host, valid_target,
+    ObjectRecords, SourceOutput, SourceSettings, annotations, labels, object_ref, selected, sorted,
+    valid_host, valid_target,
 };
 use crate::model::Notice;
 use crate::records::annotations::{Annotations, HostnameSource, Key, parse_hostname};
@@ -248,13 +248,7 @@ pub fn from_routes<R: GatewayRoute>(
             }
         }
 
-        let mut rec = ObjectRecords::new(
-            R::KIND,
-            &obj,
-            resource_label(R::RESOURCE_KIND, &obj),
-            ann.ttl,
-            ann.props,
-        );
+        let mut rec = ObjectRecords::new::<R>(R::RESOURCE_KIND, &obj, ann.ttl, ann.props);
         for (host, targets) in &host_targets {
             rec.add(host, targets);
         }

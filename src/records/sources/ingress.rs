@@ -5,7 +5,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{
     ObjectRecords, SourceOutput, SourceSettings, annotations, labels, lb_targets, object_ref,
-    resource_label, selected, valid_host,
+    selected, valid_host,
 };
 use crate::records::annotations::{Annotations, HostnameSource, INGRESS_CLASS_ANNOTATION};
 
@@ -123,13 +123,7 @@ pub fn ingress_output(ing: &Ingress, s: &SourceSettings) -> SourceOutput {
         return out;
     }
 
-    let mut rec = ObjectRecords::new(
-        "Ingress",
-        &obj,
-        resource_label("ingress", &obj),
-        ann.ttl,
-        ann.props,
-    );
+    let mut rec = ObjectRecords::new::<Ingress>("ingress", &obj, ann.ttl, ann.props);
     for h in &hosts {
         rec.add(h, &targets);
     }

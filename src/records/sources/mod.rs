@@ -336,25 +336,25 @@ fn lb_targets<'e>(
 /// One object's endpoints, one per (name, type), as external-dns's `EndpointsForHostname`.
 struct ObjectRecords {
     kind: &'static str,
-    uid: Option<String>,
-    resource: String,
+    uid: Option<Box<str>>,
+    resource: Box<str>,
     ttl: Option<u32>,
     props: CfProps,
     map: BTreeMap<(String, RecordType), Endpoint>,
 }
 
 impl ObjectRecords {
-    fn new(
-        kind: &'static str,
+    /// The records of `obj`, a `K`, whose `resource` label starts with `label` (`ingress`...).
+    fn new<K: k8s_openapi::Resource>(
+        label: &str,
         obj: &ObjectRef,
-        resource: String,
         ttl: Option<u32>,
         props: CfProps,
     ) -> Self {
         Self {
-            kind,
-            uid: obj.uid.clone(),
-            resource,
+            kind: K::KIND,
+            uid: obj.uid.as_deref().map(Into::into),
+            resource: resource_label(label, obj).into(),
             ttl,
             props,
             map: BTreeMap::new(),
@@ -378,9 +378,9 @@ impl ObjectRecords {
                 targets: Vec::new(),
                 ttl: self.ttl,
                 props: self.props.clone(),
-                resource: self.resource.as_str().into(),
+                resource: self.resource.clone(),
                 kind: self.kind,
-                uid: self.uid.as_deref().map(Into::into),
+                uid: self.uid.clone(),
             });
         ep.targets.extend(targets.iter().cloned());
     }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Service;
 
 use super::{
-    ObjectRecords, SourceOutput, SourceSettings, annotations, lb_targets, object_ref,
-    resource_label, selected, valid_ip, valid_target, warn,
+    ObjectRecords, SourceOutput, SourceSettings, annotations, lb_targets, object_ref, selected,
+    valid_ip, valid_target, warn,
 };
 use crate::cloudflare::types::RecordType;
 use crate::model::{Notice, ObjectRef};
@@ -162,13 +162,7 @@ pub fn service_output(svc: &Service, s: &SourceSettings) -> SourceOutput {
         }
     };
 
-    let mut rec = ObjectRecords::new(
-        "Service",
-        &obj,
-        resource_label("service", &obj),
-        ann.ttl,
-        ann.props,
-    );
+    let mut rec = ObjectRecords::new::<Service>("service", &obj, ann.ttl, ann.props);
     for h in &ann.hostnames {
         rec.add(h, &external);
     }
